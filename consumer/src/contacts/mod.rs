@@ -1,0 +1,14 @@
+//! Contacts and activities: what every accepted event leaves behind (SPEC §6).
+
+mod apply;
+mod read;
+
+pub use apply::{apply, Applied};
+pub use read::{activities, contact, contact_exists, Activity, ActivityPage, Contact};
+
+use schemas::ContactKey;
+
+/// The stored key of a contact: `e:<email>` or `t:<trackerId>`, so the two kinds never collide.
+pub fn stored_key(contact: &ContactKey) -> String {
+    contact.tagged()
+}

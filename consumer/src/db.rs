@@ -1,0 +1,118 @@
+//! The connection to the store (SQLite or PostgreSQL) and its migrations.
+//!
+//! Both engines are reached through sqlx's `Any` driver and one set of portable SQL, so every
+//! query in Sluice is written once and the same test suite runs against both.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{install_default_drivers, AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Why the store could not be reached or prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database url is not valid: {0}")]
+    InvalidUrl(String),
+    #[error("could not create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("could not connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("could not apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// Which engine a URL names; decides the few engine-specific settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// The engine a `sqlite:` or `postgres://` URL names.
+    pub fn of(url: &str) -> Result<Engine, DbError> {
+        if url.starts_with("sqlite:") {
+            Ok(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Engine::Postgres)
+        } else {
+            Err(DbError::InvalidUrl(
+                "expected sqlite:PATH or postgres://…".to_owned(),
+            ))
+        }
+    }
+}
+
+/// The default SQLite URL for a data directory.
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}/sluice.db?mode=rwc", data_dir.display())
+}
+
+/// Opens a pool on `url` and brings the schema up to date.
+pub async fn connect(url: &str) -> Result<AnyPool, DbError> {
+    install_default_drivers();
+    let engine = Engine::of(url)?;
+    if engine == Engine::Sqlite {
+        create_sqlite_parent(url)?;
+    }
+    let options = AnyConnectOptions::from_str(url)
+        .map_err(|e| DbError::InvalidUrl(e.to_string()))?
+        .disable_statement_logging();
+    let pool = AnyPoolOptions::new()
+        // SQLite has one writer; more connections only queue on its lock.
+        .max_connections(if engine == Engine::Sqlite { 4 } else { 16 })
+        .acquire_timeout(Duration::from_secs(5))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if engine == Engine::Sqlite {
+                    // WAL lets readers run beside the writer; busy_timeout turns lock
+                    // contention into waiting instead of errors.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(DbError::Connect)?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Checks that the store answers; used by readiness.
+pub async fn ping(pool: &AnyPool) -> Result<(), DbError> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
+fn create_sqlite_parent(url: &str) -> Result<(), DbError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|source| DbError::DataDir {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}

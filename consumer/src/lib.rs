@@ -1,0 +1,8 @@
+//! Sluice's consumer: reads event envelopes from the queue and turns them into effects
+//! (contacts, activities, workflows, outbound webhooks). It also owns the store's schema,
+//! because it is the lowest layer that both the gateway and the consumer binary share.
+
+pub mod clock;
+pub mod contacts;
+pub mod db;
+pub mod metrics;

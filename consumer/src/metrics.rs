@@ -1,0 +1,36 @@
+//! Every metric the consumer reports, by name, in one place (SPEC §8).
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::contacts::Applied;
+
+/// One applied batch.
+pub(crate) fn report_applied(applied: &Applied) {
+    metrics::counter!("sluice_consumer_events_total", "outcome" => "recorded")
+        .increment(applied.recorded);
+    metrics::counter!("sluice_consumer_events_total", "outcome" => "duplicate")
+        .increment(applied.duplicates);
+    metrics::counter!("sluice_contacts_upserted_total", "op" => "created")
+        .increment(applied.contacts_created);
+    metrics::counter!("sluice_contacts_upserted_total", "op" => "updated")
+        .increment(applied.contacts_updated);
+}
+
+/// A message that could not be read as an envelope and was set aside.
+pub fn report_malformed() {
+    metrics::counter!("sluice_consumer_events_total", "outcome" => "malformed").increment(1);
+}
+
+/// Events written to the queue and not yet applied.
+pub fn report_lag(events: u64) {
+    metrics::gauge!("sluice_consumer_lag_events").set(events as f64);
+}
+
+/// From acceptance at the gateway to effects stored.
+pub(crate) fn report_end_to_end(received_at: &str) {
+    if let Ok(received) = OffsetDateTime::parse(received_at, &Rfc3339) {
+        let seconds = (OffsetDateTime::now_utc() - received).as_seconds_f64();
+        metrics::histogram!("sluice_event_end_to_end_seconds").record(seconds.max(0.0));
+    }
+}

@@ -1,0 +1,92 @@
+//! Reading request bodies with a bound, and writing JSON answers.
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// Largest management (registry, keys) body; event bodies have their own flag.
+pub(crate) const MAX_MANAGEMENT_BODY: usize = 1024 * 1024;
+
+/// Whether a content type is JSON (`application/json`, optionally with parameters).
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    content_type(headers).is_some_and(|mime| mime.eq_ignore_ascii_case("application/json"))
+}
+
+/// The media type of the request, without parameters.
+pub(crate) fn content_type(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next().unwrap_or_default().trim())
+}
+
+/// Refuses a body whose declared length is over `limit` before reading any of it.
+pub(crate) fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => Err(ApiError::PayloadTooLarge {
+            limit: limit as u64,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads at most `limit` bytes; a longer body (declared or streamed) is a 413.
+pub(crate) async fn read_limited(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    check_declared_length(headers, limit)?;
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::PayloadTooLarge {
+                limit: limit as u64,
+            })
+        }
+        Err(_) => Err(ApiError::BadRequest(
+            "the request body could not be read".to_owned(),
+        )),
+    }
+}
+
+/// Reads a management body, which must be JSON.
+pub(crate) async fn read_json(headers: &HeaderMap, body: Incoming) -> Result<Vec<u8>, ApiError> {
+    if !is_json(headers) {
+        return Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json",
+        ));
+    }
+    let bytes = read_limited(headers, body, MAX_MANAGEMENT_BODY).await?;
+    Ok(bytes.to_vec())
+}
+
+/// Decodes a JSON body, mapping malformed JSON to a 400.
+pub(crate) fn decode(buf: &mut [u8]) -> Result<schemas::Value<'_>, ApiError> {
+    schemas::decode(buf).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// A JSON answer.
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// An empty answer, e.g. 204 after a delete.
+pub(crate) fn empty(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}

@@ -1,0 +1,131 @@
+//! The gateway's one typed configuration, parsed from flags and `SLUICE_*` variables.
+//! Nothing else in the gateway reads the environment.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Sluice's gateway: the whole product on one machine by default, or one of many stateless
+/// gateways in front of Kafka.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage stores (tenants).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create a store and its admin API key; prints `{"storeId","apiKey"}`.
+    Create {
+        /// The store's display name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        storage: StorageConfig,
+    },
+}
+
+/// Where the registry, contacts and the embedded queue live.
+#[derive(Debug, Clone, Args)]
+pub struct StorageConfig {
+    /// Directory for the embedded store and queue.
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://…`; defaults to SQLite inside the data directory.
+    #[arg(long, env = "SLUICE_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StorageConfig {
+    /// The database URL in force: the flag, or SQLite under the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| consumer::db::sqlite_url(&self.data_dir))
+    }
+}
+
+/// Which queue carries accepted events to the consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueKind {
+    /// A durable log inside the data directory.
+    Embedded,
+    /// A Kafka cluster.
+    Kafka,
+}
+
+/// Everything `gateway` (serve) needs.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub storage: StorageConfig,
+    /// Queue between gateway and consumer.
+    #[arg(long, env = "SLUICE_QUEUE", value_enum, default_value_t = QueueKind::Embedded)]
+    pub queue: QueueKind,
+    /// Kafka bootstrap servers, for `--queue kafka`.
+    #[arg(long, env = "SLUICE_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Kafka topic for accepted events.
+    #[arg(long, env = "SLUICE_KAFKA_TOPIC", default_value = "sluice.events")]
+    pub kafka_topic: String,
+    /// Run the consumer inside the gateway (default in embedded mode).
+    #[arg(long, env = "SLUICE_WITH_CONSUMER")]
+    pub with_consumer: Option<bool>,
+    /// Events per second per API key on the api path (burst: one second's worth).
+    #[arg(long, env = "SLUICE_RATE_LIMIT_API", default_value = "1000")]
+    pub rate_limit_api: NonZeroU32,
+    /// Events per second per store and alias on the webhook path.
+    #[arg(long, env = "SLUICE_RATE_LIMIT_WEBHOOK", default_value = "1000")]
+    pub rate_limit_webhook: NonZeroU32,
+    /// Events per second per client IP on the SDK path.
+    #[arg(long, env = "SLUICE_RATE_LIMIT_SDK", default_value = "50")]
+    pub rate_limit_sdk: NonZeroU32,
+    /// Largest event body accepted, in bytes.
+    #[arg(long, env = "SLUICE_MAX_EVENT_BYTES", default_value = "524288")]
+    pub max_event_bytes: NonZeroU32,
+    /// Allow outbound webhooks to loopback, private and link-local addresses.
+    #[arg(long, env = "SLUICE_ALLOW_PRIVATE_TARGETS")]
+    pub allow_private_targets: bool,
+    /// Base URL that event types' `endpointUrl` start with; defaults to the request's Host.
+    #[arg(long, env = "SLUICE_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+    /// Most client connections served at once; more wait in the accept backlog.
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS", default_value = "10000")]
+    pub max_connections: NonZeroU32,
+    /// Seconds to let in-flight requests finish after SIGTERM.
+    #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value = "20")]
+    pub shutdown_grace_seconds: u64,
+    /// Log as JSON lines (for production) rather than for a terminal.
+    #[arg(long, env = "SLUICE_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// A configuration with every default, for tests and embedding.
+    pub fn with_defaults() -> Config {
+        Cli::parse_from(["gateway"]).serve
+    }
+
+    /// Whether the consumer runs in this process.
+    pub fn runs_consumer(&self) -> bool {
+        self.with_consumer
+            .unwrap_or(self.queue == QueueKind::Embedded)
+    }
+}

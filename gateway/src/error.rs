@@ -1,0 +1,154 @@
+//! The gateway's one error type at the HTTP boundary and its one mapping to status codes.
+//! Every 4xx/5xx answer is `application/problem+json`; internal causes are logged, never sent.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use schemas::Violation;
+use serde::Serialize;
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{detail}")]
+    BadRequestCode { detail: String, code: &'static str },
+    #[error("a valid API key is required")]
+    Unauthorized,
+    #[error("the API key lacks the scope {0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
+    #[error("the body has {} validation error(s)", .0.len())]
+    Unprocessable(Vec<Violation>),
+    #[error("rate limit exceeded")]
+    RateLimited(RateLimitHeaders),
+    #[error("{detail}")]
+    Unavailable {
+        detail: &'static str,
+        retry_after_secs: u64,
+    },
+    #[error("internal error")]
+    Internal(#[from] InternalError),
+}
+
+/// The rate-limit headers a 429 carries (SPEC §5).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateLimitHeaders {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_secs: u64,
+}
+
+/// A failure that is ours, not the client's: logged with its cause, answered as a bare 500.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InternalError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    status: u16,
+    title: &'a str,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [Violation]>,
+}
+
+impl ApiError {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::BadRequestCode { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem+json answer for this error.
+    pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
+        let status = self.status();
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %cause, "request failed");
+        }
+        let detail = match &self {
+            ApiError::Internal(_) => "the server could not complete the request".to_owned(),
+            other => other.to_string(),
+        };
+        let code = match &self {
+            ApiError::BadRequestCode { code, .. } => Some(*code),
+            _ => None,
+        };
+        let errors = match &self {
+            ApiError::Unprocessable(violations) => Some(violations.as_slice()),
+            _ => None,
+        };
+        let problem = Problem {
+            status: status.as_u16(),
+            title: status.canonical_reason().unwrap_or("Error"),
+            detail,
+            code,
+            errors,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        match &self {
+            ApiError::RateLimited(limits) => {
+                headers.insert(header::RETRY_AFTER, limits.reset_secs.into());
+                headers.insert("ratelimit-limit", limits.limit.into());
+                headers.insert("ratelimit-remaining", limits.remaining.into());
+                headers.insert("ratelimit-reset", limits.reset_secs.into());
+            }
+            ApiError::Unavailable {
+                retry_after_secs, ..
+            } => {
+                headers.insert(header::RETRY_AFTER, (*retry_after_secs).into());
+            }
+            ApiError::MethodNotAllowed => {}
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        ApiError::Internal(InternalError::Database(error))
+    }
+}
+
+/// One violation as a 422.
+pub(crate) fn violation(path: &str, message: impl Into<String>) -> ApiError {
+    ApiError::Unprocessable(vec![Violation {
+        path: path.to_owned(),
+        message: message.into(),
+    }])
+}

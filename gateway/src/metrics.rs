@@ -1,0 +1,74 @@
+//! Every metric the gateway reports, by name, in one place (SPEC §8). Labels come from fixed
+//! sets (route names, status codes, reasons), never from user input.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use http::StatusCode;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+
+/// Latency buckets in seconds: sub-millisecond up to the 15 s webhook timeout.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0,
+];
+
+/// Installs the process-wide Prometheus recorder (once; later calls reuse it). Called by
+/// `main`, and by tests that read `/metrics`.
+pub fn install_recorder() -> Result<(), String> {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), BUCKETS)
+                .map_err(|e| e.to_string())?
+                .install_recorder()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map(|_| ())
+        .map_err(Clone::clone)
+}
+
+/// The Prometheus text exposition, empty when no recorder is installed.
+pub(crate) fn render() -> String {
+    HANDLE
+        .get()
+        .and_then(|installed| installed.as_ref().ok())
+        .map(PrometheusHandle::render)
+        .unwrap_or_default()
+}
+
+/// One answered HTTP request.
+pub(crate) fn record_request(route: &'static str, status: StatusCode, elapsed: Duration) {
+    metrics::counter!(
+        "sluice_http_requests_total",
+        "route" => route,
+        "status" => status_label(status)
+    )
+    .increment(1);
+    metrics::histogram!("sluice_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+}
+
+fn status_label(status: StatusCode) -> &'static str {
+    // `as_str` of a `StatusCode` borrows it; the codes we send are a fixed set anyway.
+    match status.as_u16() {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        413 => "413",
+        415 => "415",
+        422 => "422",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        _ => "other",
+    }
+}

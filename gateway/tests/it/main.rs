@@ -1,0 +1,10 @@
+//! Integration tests: a real gateway on a loopback port, over real HTTP, against real SQLite
+//! and a real PostgreSQL (started by `scripts/test`).
+
+#![allow(unreachable_pub)]
+
+mod harness;
+
+mod auth;
+mod operations;
+mod registry;

@@ -1,0 +1,105 @@
+//! Health, readiness, metrics, routing errors, the command line and graceful stop.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use reqwest::{Method, StatusCode};
+
+use crate::on_both_stores;
+
+on_both_stores! {
+    async fn health_readiness_and_metrics(gw: TestGateway) {
+        let live = gw.call(Method::GET, "/healthz", None, None).await;
+        assert_eq!(live.status, StatusCode::OK);
+        let ready = gw.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+        gw.get("/v1/custom-integrations/", &gw.admin_key).await;
+        let metrics = gw.call(Method::GET, "/metrics", None, None).await;
+        assert_eq!(metrics.status, StatusCode::OK);
+        let text = metrics.body.as_str().expect("text");
+        assert!(
+            text.contains("sluice_http_requests_total{route=\"custom_integrations\",status=\"200\"}"),
+            "{text}"
+        );
+        assert!(text.contains("sluice_http_request_duration_seconds_bucket"), "{text}");
+    }
+
+    async fn unknown_routes_and_methods(gw: TestGateway) {
+        gw.call(Method::GET, "/v1/nothing-here", Some(&gw.admin_key), None)
+            .await
+            .problem(StatusCode::NOT_FOUND);
+        gw.call(Method::DELETE, "/v1/custom-integrations/", Some(&gw.admin_key), None)
+            .await
+            .problem(StatusCode::METHOD_NOT_ALLOWED);
+        gw.call(Method::POST, "/healthz", None, None)
+            .await
+            .problem(StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    async fn stops_gracefully(gw: TestGateway) {
+        let base = gw.base.clone();
+        gw.stop().await;
+        assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "no longer listening");
+    }
+}
+
+fn gateway_binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gateway"))
+}
+
+#[test]
+fn store_create_prints_the_store_and_a_working_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = gateway_binary()
+        .args(["store", "create", "--name", "Acme", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("SLUICE_DATABASE_URL")
+        .output()
+        .expect("run gateway store create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert!(printed["storeId"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(printed["apiKey"].as_str().is_some_and(|k| k.contains(':')));
+    assert!(dir.path().join("sluice.db").exists());
+}
+
+#[test]
+fn first_start_on_an_empty_data_dir_prints_an_admin_key_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let start = || {
+        let mut child = gateway_binary()
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env_remove("SLUICE_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start gateway");
+        // The gateway logs "gateway listening" on stderr once it serves; stdout carries the
+        // key, printed before that.
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let ready = lines.by_ref().take(50).any(|line| {
+            line.map(|l| l.contains("gateway listening"))
+                .unwrap_or(false)
+        });
+        let _ = child.kill();
+        let output = child.wait_with_output().expect("stopped");
+        assert!(ready, "gateway did not start");
+        String::from_utf8(output.stdout).expect("utf8")
+    };
+    let first = start();
+    let printed: serde_json::Value =
+        serde_json::from_str(first.lines().next().expect("a line on stdout")).expect("JSON");
+    assert!(printed["apiKey"].as_str().is_some_and(|k| k.contains(':')));
+    let second = start();
+    assert!(
+        second.trim().is_empty(),
+        "a second start prints no key: {second}"
+    );
+}

@@ -1,0 +1,34 @@
+//! What validation hands back: the contact an event belongs to and its normalised values.
+
+use serde::{Deserialize, Serialize};
+
+/// Who an event is about: the primary-key email, or an anonymous SDK visitor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ContactKey {
+    /// Normalised primary-key email. Serialised as `{"email": "..."}`.
+    #[serde(rename = "email")]
+    Email(String),
+    /// `_trackerId` of an anonymous visitor. Serialised as `{"trackerId": "..."}`.
+    #[serde(rename = "trackerId")]
+    Tracker(String),
+}
+
+impl ContactKey {
+    /// A short prefixed form (`e:<email>` / `t:<tracker>`) that cannot collide across kinds,
+    /// for partition and cache keys.
+    pub fn tagged(&self) -> String {
+        match self {
+            Self::Email(email) => format!("e:{email}"),
+            Self::Tracker(tracker) => format!("t:{tracker}"),
+        }
+    }
+}
+
+/// An event that passed its type's validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedEvent {
+    /// Who the event is about.
+    pub contact: ContactKey,
+    /// Normalised values keyed by field id; absent optional fields are omitted.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}

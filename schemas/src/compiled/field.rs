@@ -1,0 +1,204 @@
+//! One field compiled for ingest, and how each field type accepts and normalises a value.
+//! Strict mode (api) wants the JSON type itself; lenient modes (webhook, SDK) also take the
+//! string forms that form posts and loosely typed senders produce.
+
+use serde_json::Value as Json;
+use simd_json::prelude::*;
+
+use crate::{normalise, pointer, Field, FieldType, Value, Violation};
+
+const MAX_TEXT_CHARS: usize = 65_536;
+
+#[derive(Debug, Clone)]
+pub(super) struct CompiledField {
+    pub(super) id: String,
+    kind: FieldType,
+    pub(super) required: bool,
+    /// Where the value is looked up, unescaped.
+    pub(super) tokens: Vec<String>,
+    /// The same place as pointer text, for violations.
+    path: String,
+    country_code: String,
+    options: Vec<String>,
+}
+
+impl CompiledField {
+    /// Strict mode always reads `/{id}`; lenient modes use `jsonPointerPath` when set.
+    pub(super) fn new(field: &Field, strict: bool) -> Self {
+        let id = field.id.as_str().to_owned();
+        let configured = field.json_pointer_path.as_deref().filter(|_| !strict);
+        // A definition that passed `parse` has a valid pointer; one that somehow did not falls
+        // back to the default rather than failing every event.
+        let (path, tokens) = match configured.map(|p| (p, pointer::parse(p))) {
+            Some((p, Ok(tokens))) => (p.to_owned(), tokens),
+            _ => (format!("/{}", pointer::escape(&id)), vec![id.clone()]),
+        };
+        Self {
+            id,
+            kind: field.kind,
+            required: field.required,
+            tokens,
+            path,
+            country_code: field.default_country_code.clone().unwrap_or_default(),
+            options: field.options.iter().map(|o| o.id.clone()).collect(),
+        }
+    }
+
+    /// A violation at this field's lookup path, naming the field.
+    pub(super) fn violation(&self, message: impl std::fmt::Display) -> Violation {
+        Violation::new(
+            self.path.clone(),
+            format!("field \"{}\" {message}", self.id),
+        )
+    }
+
+    /// The normalised value, or what is wrong with `raw`.
+    pub(super) fn coerce(&self, raw: &Value<'_>, strict: bool) -> Result<Json, String> {
+        let lenient = !strict;
+        let fail = |m: &str| Err(m.to_owned());
+        match self.kind {
+            FieldType::Text => match text(raw, lenient) {
+                Some(s) if s.chars().count() > MAX_TEXT_CHARS => {
+                    Err(format!("must be at most {MAX_TEXT_CHARS} characters"))
+                }
+                Some(s) => Ok(Json::String(s)),
+                None => fail("must be a string"),
+            },
+            FieldType::Email => match raw.as_str().and_then(normalise::email) {
+                Some(email) => Ok(Json::String(email)),
+                None => fail("must be a valid email address"),
+            },
+            FieldType::Integer => match integer(raw, lenient) {
+                Some(i) => Ok(Json::from(i)),
+                None => fail("must be an integer"),
+            },
+            FieldType::Decimal => {
+                match decimal(raw, lenient).and_then(serde_json::Number::from_f64) {
+                    Some(n) => Ok(Json::Number(n)),
+                    None => fail("must be a number"),
+                }
+            }
+            FieldType::Boolean => match boolean(raw, lenient) {
+                Some(b) => Ok(Json::Bool(b)),
+                None => fail("must be a boolean"),
+            },
+            FieldType::Date => match raw.as_str().and_then(normalise::date) {
+                Some(date) => Ok(Json::String(date)),
+                None => fail("must be a date (YYYY-MM-DD) or a date-time with a time zone offset"),
+            },
+            FieldType::Phone => {
+                let raw = text(raw, lenient);
+                match raw.and_then(|p| normalise::phone(&p, &self.country_code)) {
+                    Some(phone) => Ok(Json::String(phone)),
+                    None => fail("must be a phone number"),
+                }
+            }
+            FieldType::Radio => match text(raw, lenient) {
+                Some(id) if self.options.contains(&id) => Ok(Json::String(id)),
+                Some(_) => fail("must be one of the field's option ids"),
+                None => fail("must be a string option id"),
+            },
+            FieldType::Checkbox => self.checkbox(raw, lenient),
+        }
+    }
+
+    /// Known option ids, deduplicated, in the order given. Lenient modes also take one string
+    /// of comma-separated ids (or a single id that itself contains a comma).
+    fn checkbox(&self, raw: &Value<'_>, lenient: bool) -> Result<Json, String> {
+        let given: Vec<&str> = match raw {
+            Value::Array(items) => items
+                .iter()
+                .map(|item| item.as_str())
+                .collect::<Option<_>>()
+                .ok_or("must be an array of option ids")?,
+            Value::String(s) if lenient => {
+                if self.options.iter().any(|o| o == s.as_ref()) {
+                    vec![s.as_ref()]
+                } else {
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|id| !id.is_empty())
+                        .collect()
+                }
+            }
+            _ => return Err("must be an array of option ids".into()),
+        };
+        let mut chosen: Vec<Json> = Vec::with_capacity(given.len());
+        for id in given {
+            if !self.options.iter().any(|o| o == id) {
+                return Err("contains a value that is not one of the field's option ids".into());
+            }
+            if !chosen.iter().any(|c| c.as_str() == Some(id)) {
+                chosen.push(Json::String(id.to_owned()));
+            }
+        }
+        Ok(Json::Array(chosen))
+    }
+}
+
+/// A string; lenient modes also write numbers as text.
+fn text(raw: &Value<'_>, lenient: bool) -> Option<String> {
+    if let Some(s) = raw.as_str() {
+        return Some(s.to_owned());
+    }
+    if !lenient {
+        return None;
+    }
+    if let Some(i) = raw.as_i64() {
+        return Some(i.to_string());
+    }
+    if let Some(u) = raw.as_u64() {
+        return Some(u.to_string());
+    }
+    raw.as_f64()
+        .and_then(serde_json::Number::from_f64)
+        .map(|n| n.to_string())
+}
+
+/// A JSON number with no fractional part within i64 (`42.0` counts); lenient modes also parse
+/// strings.
+fn integer(raw: &Value<'_>, lenient: bool) -> Option<i64> {
+    if let Some(i) = raw.as_i64() {
+        return Some(i);
+    }
+    if let Some(f) = raw.as_f64() {
+        return integral(f);
+    }
+    let s = raw.as_str().filter(|_| lenient)?.trim();
+    s.parse::<i64>()
+        .ok()
+        .or_else(|| s.parse::<f64>().ok().and_then(integral))
+}
+
+/// i64 covers [-2^63, 2^63); the bounds are exact as f64.
+fn integral(f: f64) -> Option<i64> {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let whole = f.is_finite() && f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f);
+    #[allow(clippy::cast_possible_truncation)] // checked just above
+    whole.then_some(f as i64)
+}
+
+/// A finite number; lenient modes also parse strings.
+fn decimal(raw: &Value<'_>, lenient: bool) -> Option<f64> {
+    let f = match raw.as_str() {
+        Some(s) if lenient => s.trim().parse::<f64>().ok()?,
+        Some(_) => return None,
+        None => raw.cast_f64()?,
+    };
+    f.is_finite().then_some(f)
+}
+
+/// A JSON boolean; lenient modes also take `"true"`/`"false"` in any case.
+fn boolean(raw: &Value<'_>, lenient: bool) -> Option<bool> {
+    if let Some(b) = raw.as_bool() {
+        return Some(b);
+    }
+    let s = raw.as_str().filter(|_| lenient)?.trim();
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}

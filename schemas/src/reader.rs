@@ -1,0 +1,264 @@
+//! Reads the properties of one JSON object while collecting every violation, so a management
+//! body that breaks five rules gets five answers at once instead of one per round trip.
+
+use simd_json::prelude::*;
+use simd_json::value::borrowed::Object;
+
+use crate::{pointer, Value, Violation};
+
+/// Reads one object's properties; each accessor records a violation instead of stopping, and
+/// [`finish`](Self::finish) refuses whatever was not read.
+///
+/// `null` for a property counts as absent. Optional strings may be empty; required ones may not.
+#[derive(Debug)]
+pub struct ObjectReader<'v, 'a> {
+    object: &'v Object<'a>,
+    path: String,
+    violations: &'v mut Vec<Violation>,
+    known: Vec<String>,
+}
+
+impl<'v, 'a> ObjectReader<'v, 'a> {
+    /// None (and a violation "must be an object" at `path`) when `value` isn't an object.
+    pub fn new(
+        value: &'v Value<'a>,
+        path: &str,
+        violations: &'v mut Vec<Violation>,
+    ) -> Option<Self> {
+        match value {
+            Value::Object(object) => Some(Self {
+                object,
+                path: path.to_owned(),
+                violations,
+                known: Vec::new(),
+            }),
+            _ => {
+                violations.push(Violation::new(path, "must be an object"));
+                None
+            }
+        }
+    }
+
+    /// A string of at most `max_len` characters. Required strings must also not be empty.
+    pub fn string(&mut self, key: &str, required: bool, max_len: usize) -> Option<String> {
+        self.text(key, required, usize::from(required), max_len)
+    }
+
+    /// A string whose length in characters is within `min_len..=max_len`.
+    pub fn text(
+        &mut self,
+        key: &str,
+        required: bool,
+        min_len: usize,
+        max_len: usize,
+    ) -> Option<String> {
+        let value = self.present(key, required)?;
+        let Some(s) = value.as_str() else {
+            self.violate(key, "must be a string");
+            return None;
+        };
+        let len = s.chars().count();
+        if len < min_len {
+            let message = match min_len {
+                1 => "must not be empty".to_owned(),
+                n => format!("must be at least {n} characters"),
+            };
+            self.violate(key, message);
+            return None;
+        }
+        if len > max_len {
+            self.violate(key, format!("must be at most {max_len} characters"));
+            return None;
+        }
+        Some(s.to_owned())
+    }
+
+    /// A JSON boolean.
+    pub fn bool(&mut self, key: &str, required: bool) -> Option<bool> {
+        let value = self.present(key, required)?.as_bool();
+        if value.is_none() {
+            self.violate(key, "must be a boolean");
+        }
+        value
+    }
+
+    /// A JSON array, as a slice of its items (which the caller checks, under
+    /// [`child_path`](Self::child_path)`(key) + "/" + index`).
+    pub fn array(&mut self, key: &str, required: bool) -> Option<&'v [Value<'a>]> {
+        match self.present(key, required)? {
+            Value::Array(items) => Some(items.as_slice()),
+            _ => {
+                self.violate(key, "must be an array");
+                None
+            }
+        }
+    }
+
+    /// The property exactly as sent, `null` included, marked as known.
+    pub fn value(&mut self, key: &str) -> Option<&'v Value<'a>> {
+        self.mark(key);
+        self.object.get(key)
+    }
+
+    /// True when the property is present and not `null`. Does not mark it as known: a caller
+    /// refusing a property it does not allow does so with [`violate`](Self::violate).
+    pub fn has(&self, key: &str) -> bool {
+        self.object.get(key).is_some_and(|v| !v.is_null())
+    }
+
+    /// `path/key`, with the key escaped as a pointer token.
+    pub fn child_path(&self, key: &str) -> String {
+        format!("{}/{}", self.path, pointer::escape(key))
+    }
+
+    /// The pointer to the object being read.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Records a violation at `key`, and marks the key as known so it is not also reported as
+    /// an unknown property.
+    pub fn violate(&mut self, key: &str, message: impl Into<String>) {
+        self.mark(key);
+        let path = self.child_path(key);
+        self.violations.push(Violation::new(path, message));
+    }
+
+    /// The shared violation list, for reading nested objects with their own reader.
+    pub fn violations(&mut self) -> &mut Vec<Violation> {
+        self.violations
+    }
+
+    /// Reports every property that was not read as "unknown property", in key order so the
+    /// answer does not depend on hash order.
+    pub fn finish(self) {
+        let mut unknown: Vec<&str> = self
+            .object
+            .keys()
+            .map(|k| k.as_ref())
+            .filter(|k| !self.known.iter().any(|known| known == k))
+            .collect();
+        unknown.sort_unstable();
+        for key in unknown {
+            let path = format!("{}/{}", self.path, pointer::escape(key));
+            self.violations
+                .push(Violation::new(path, "unknown property"));
+        }
+    }
+
+    /// The value when present and not null; "is required" when absent and required.
+    fn present(&mut self, key: &str, required: bool) -> Option<&'v Value<'a>> {
+        self.mark(key);
+        match self.object.get(key) {
+            Some(value) if !value.is_null() => Some(value),
+            _ => {
+                if required {
+                    self.violate(key, "is required");
+                }
+                None
+            }
+        }
+    }
+
+    fn mark(&mut self, key: &str) {
+        if !self.known.iter().any(|k| k == key) {
+            self.known.push(key.to_owned());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode;
+
+    fn read(json: &str, check: impl FnOnce(&mut ObjectReader<'_, '_>)) -> Vec<Violation> {
+        let mut buf = json.as_bytes().to_vec();
+        let value = decode(&mut buf).expect("json");
+        let mut violations = Vec::new();
+        if let Some(mut r) = ObjectReader::new(&value, "/x", &mut violations) {
+            check(&mut r);
+            r.finish();
+        }
+        violations
+    }
+
+    fn at(path: &str, message: &str) -> Violation {
+        Violation::new(path, message)
+    }
+
+    #[test]
+    fn strings() {
+        let v = read(
+            r#"{"a": "", "b": 1, "c": "abcd", "d": "", "e": null}"#,
+            |r| {
+                assert_eq!(r.string("a", true, 9), None);
+                assert_eq!(r.string("b", false, 9), None);
+                assert_eq!(r.string("c", false, 3), None);
+                assert_eq!(r.string("d", false, 3).as_deref(), Some(""));
+                assert_eq!(r.string("e", false, 3), None);
+                assert_eq!(r.string("missing", true, 3), None);
+            },
+        );
+        assert_eq!(
+            v,
+            [
+                at("/x/a", "must not be empty"),
+                at("/x/b", "must be a string"),
+                at("/x/c", "must be at most 3 characters"),
+                at("/x/missing", "is required"),
+            ]
+        );
+    }
+
+    #[test]
+    fn bools_arrays_and_raw_values() {
+        let v = read(
+            r#"{"a": true, "b": "true", "c": [1, 2], "d": {}, "e": null}"#,
+            |r| {
+                assert_eq!(r.bool("a", true), Some(true));
+                assert_eq!(r.bool("b", true), None);
+                assert_eq!(r.array("c", true).map(<[_]>::len), Some(2));
+                assert_eq!(r.array("d", false), None);
+                assert!(r.value("e").is_some_and(|v| v.is_null()));
+                assert!(!r.has("e"));
+            },
+        );
+        assert_eq!(
+            v,
+            [
+                at("/x/b", "must be a boolean"),
+                at("/x/d", "must be an array")
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_properties_are_escaped_and_sorted() {
+        let v = read(r#"{"z": 1, "a/b": 2, "k": 3}"#, |r| {
+            r.value("k");
+        });
+        assert_eq!(
+            v,
+            [
+                at("/x/a~1b", "unknown property"),
+                at("/x/z", "unknown property")
+            ]
+        );
+    }
+
+    #[test]
+    fn violate_marks_the_key_known() {
+        let v = read(r#"{"a": 1}"#, |r| r.violate("a", "no"));
+        assert_eq!(v, [at("/x/a", "no")]);
+    }
+
+    #[test]
+    fn non_objects_are_refused() {
+        let mut buf = b"[1]".to_vec();
+        let value = decode(&mut buf).expect("json");
+        let mut violations = Vec::new();
+        assert!(ObjectReader::new(&value, "", &mut violations).is_none());
+        assert_eq!(violations, [at("", "must be an object")]);
+    }
+}
