@@ -3,6 +3,7 @@
 //! because it is the lowest layer that both the gateway and the consumer binary share.
 
 pub mod clock;
+pub mod consume;
 pub mod contacts;
 pub mod db;
 pub mod metrics;

@@ -29,9 +29,7 @@ pub(crate) fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(length) if length > limit as u64 => Err(ApiError::PayloadTooLarge {
-            limit: limit as u64,
-        }),
+        Some(length) if length > limit as u64 => Err(too_large(limit)),
         _ => Ok(()),
     }
 }
@@ -45,15 +43,15 @@ pub(crate) async fn read_limited(
     check_declared_length(headers, limit)?;
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::PayloadTooLarge {
-                limit: limit as u64,
-            })
-        }
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
         Err(_) => Err(ApiError::BadRequest(
             "the request body could not be read".to_owned(),
         )),
     }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
 }
 
 /// Reads a management body, which must be JSON.

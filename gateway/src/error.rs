@@ -24,8 +24,8 @@ pub(crate) enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
-    #[error("the body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: u64 },
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
     #[error("the body has {} validation error(s)", .0.len())]
@@ -78,7 +78,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -87,21 +87,21 @@ impl ApiError {
         }
     }
 
-    /// The problem+json answer for this error.
-    pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
+    /// The problem+json body, also used for the items of a batch answer.
+    pub(crate) fn problem(&self) -> serde_json::Value {
         let status = self.status();
-        if let ApiError::Internal(cause) = &self {
+        if let ApiError::Internal(cause) = self {
             tracing::error!(error = %cause, "request failed");
         }
-        let detail = match &self {
+        let detail = match self {
             ApiError::Internal(_) => "the server could not complete the request".to_owned(),
             other => other.to_string(),
         };
-        let code = match &self {
+        let code = match self {
             ApiError::BadRequestCode { code, .. } => Some(*code),
             _ => None,
         };
-        let errors = match &self {
+        let errors = match self {
             ApiError::Unprocessable(violations) => Some(violations.as_slice()),
             _ => None,
         };
@@ -112,7 +112,13 @@ impl ApiError {
             code,
             errors,
         };
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        serde_json::to_value(&problem).unwrap_or_default()
+    }
+
+    /// The problem+json answer for this error.
+    pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
+        let status = self.status();
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;
         let headers = response.headers_mut();
@@ -132,7 +138,6 @@ impl ApiError {
             } => {
                 headers.insert(header::RETRY_AFTER, (*retry_after_secs).into());
             }
-            ApiError::MethodNotAllowed => {}
             _ => {}
         }
         response

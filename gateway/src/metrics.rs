@@ -5,6 +5,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::StatusCode;
+use schemas::ReceiveType;
+
+use crate::error::ApiError;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
@@ -70,5 +73,50 @@ fn status_label(status: StatusCode) -> &'static str {
         500 => "500",
         503 => "503",
         _ => "other",
+    }
+}
+
+/// Events accepted (answered 201) on a receive path.
+pub(crate) fn report_accepted(path: ReceiveType, events: u64) {
+    metrics::counter!("sluice_events_accepted_total", "receive_type" => receive_type_label(path))
+        .increment(events);
+}
+
+/// An event refused, by why.
+pub(crate) fn report_rejected(error: &ApiError) {
+    let reason = match error {
+        ApiError::BadRequest(_) => "bad_request",
+        ApiError::BadRequestCode { .. } => "unknown_contact",
+        ApiError::Unauthorized => "unauthorized",
+        ApiError::Forbidden(_) => "forbidden",
+        ApiError::NotFound(_) => "unknown_event_type",
+        ApiError::MethodNotAllowed => "method_not_allowed",
+        ApiError::Conflict(_) => "conflict",
+        ApiError::PayloadTooLarge(_) => "too_large",
+        ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+        ApiError::Unprocessable(_) => "invalid",
+        ApiError::RateLimited(_) => "rate_limited",
+        ApiError::Unavailable { .. } => "queue_unavailable",
+        ApiError::Internal(_) => "internal",
+    };
+    metrics::counter!("sluice_events_rejected_total", "reason" => reason).increment(1);
+}
+
+/// A request refused by a rate limit.
+pub(crate) fn report_rate_limited(path: ReceiveType) {
+    metrics::counter!("sluice_rate_limited_total", "receive_type" => receive_type_label(path))
+        .increment(1);
+}
+
+/// Time to make a publish durable.
+pub(crate) fn report_publish(elapsed: Duration) {
+    metrics::histogram!("sluice_queue_publish_duration_seconds").record(elapsed.as_secs_f64());
+}
+
+fn receive_type_label(path: ReceiveType) -> &'static str {
+    match path {
+        ReceiveType::Api => "api",
+        ReceiveType::Webhook => "webhook",
+        ReceiveType::WebMobileApp => "web_mobile_app",
     }
 }

@@ -1,5 +1,6 @@
 //! The route table: `match (route, method)` and one handler per route.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -11,7 +12,7 @@ use hyper::body::Incoming;
 use crate::error::ApiError;
 use crate::registry::{api_keys, event_types, integrations};
 use crate::state::AppState;
-use crate::{health, metrics};
+use crate::{contacts, health, ingest, metrics};
 
 pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
@@ -26,6 +27,12 @@ enum Route<'a> {
     Integration(&'a str),
     EventTypes(&'a str),
     EventType(&'a str),
+    ApiEvent(&'a str),
+    ApiBatch(&'a str),
+    WebhookEvent { store: &'a str, alias: &'a str },
+    SdkEvent { store: &'a str, alias: &'a str },
+    Contact(&'a str),
+    Activities(&'a str),
     Unknown,
 }
 
@@ -40,6 +47,14 @@ impl<'a> Route<'a> {
             ["v1", "custom-integrations", id] => Route::Integration(id),
             ["v1", "custom-integrations", id, "custom-event-types"] => Route::EventTypes(id),
             ["v1", "custom-event-types", id] => Route::EventType(id),
+            ["v1", "custom-events", "alias", alias] => Route::ApiEvent(alias),
+            ["v1", "custom-events", "alias", alias, "batch"] => Route::ApiBatch(alias),
+            ["v1", store, "custom-events", "alias", alias] => Route::WebhookEvent { store, alias },
+            ["v1", store, "sdk", "custom-events", "alias", alias] => {
+                Route::SdkEvent { store, alias }
+            }
+            ["v1", "contacts", email] => Route::Contact(email),
+            ["v1", "contacts", email, "activities"] => Route::Activities(email),
             _ => Route::Unknown,
         }
     }
@@ -55,19 +70,29 @@ impl<'a> Route<'a> {
             Route::Integration(_) => "custom_integration",
             Route::EventTypes(_) => "custom_event_types",
             Route::EventType(_) => "custom_event_type",
+            Route::ApiEvent(_) => "ingest_api",
+            Route::ApiBatch(_) => "ingest_batch",
+            Route::WebhookEvent { .. } => "ingest_webhook",
+            Route::SdkEvent { .. } => "ingest_sdk",
+            Route::Contact(_) => "contact",
+            Route::Activities(_) => "contact_activities",
             Route::Unknown => "unknown",
         }
     }
 }
 
 /// Answers one request; every error becomes its problem+json response here.
-pub(crate) async fn handle(state: AppState, request: Request<Incoming>) -> HttpResponse {
+pub(crate) async fn handle(
+    state: AppState,
+    peer: IpAddr,
+    request: Request<Incoming>,
+) -> HttpResponse {
     let started = Instant::now();
     let (parts, incoming) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let route = Route::of(&segments);
-    let response = dispatch(&state, route, &parts, incoming)
+    let response = dispatch(&state, route, peer, &parts, incoming)
         .await
         .unwrap_or_else(ApiError::into_response);
     metrics::record_request(route.label(), response.status(), started.elapsed());
@@ -77,6 +102,7 @@ pub(crate) async fn handle(state: AppState, request: Request<Incoming>) -> HttpR
 async fn dispatch(
     state: &AppState,
     route: Route<'_>,
+    peer: IpAddr,
     parts: &Parts,
     incoming: Incoming,
 ) -> Result<HttpResponse, ApiError> {
@@ -86,6 +112,25 @@ async fn dispatch(
     let caller = || state.keys.authenticate(db, headers);
     let base = || base_url(state, parts);
     match (route, &parts.method) {
+        (Route::WebhookEvent { store, alias }, &Method::POST) => {
+            ingest::webhook(state, store, alias, parts, incoming).await
+        }
+        (Route::SdkEvent { store, alias }, &Method::POST) => {
+            Ok(ingest::sdk(state, store, alias, peer, parts, incoming).await)
+        }
+        (Route::SdkEvent { .. }, &Method::OPTIONS) => Ok(ingest::sdk_preflight()),
+        (Route::ApiEvent(alias), &Method::POST) => {
+            ingest::api(state, &caller().await?, alias, parts, incoming).await
+        }
+        (Route::ApiBatch(alias), &Method::POST) => {
+            ingest::batch(state, &caller().await?, alias, parts, incoming).await
+        }
+        (Route::Contact(email), &Method::GET) => {
+            contacts::get(state, &caller().await?, email).await
+        }
+        (Route::Activities(email), &Method::GET) => {
+            contacts::activities(state, &caller().await?, email, query).await
+        }
         (Route::Healthz, &Method::GET) => Ok(health::live()),
         (Route::Readyz, &Method::GET) => health::ready(state).await,
         (Route::Metrics, &Method::GET) => Ok(prometheus()),
@@ -103,11 +148,16 @@ async fn dispatch(
             integrations::patch(db, &caller().await?, id, headers, incoming).await
         }
         (Route::Integration(id), &Method::DELETE) => {
-            integrations::delete(db, &caller().await?, id).await
+            let caller = caller().await?;
+            let response = integrations::delete(db, &caller, id).await;
+            state.types.forget_store(&caller.store_id);
+            response
         }
         (Route::EventTypes(id), &Method::POST) => {
             let caller = caller().await?;
-            event_types::create(db, &caller, id, headers, incoming, &base()).await
+            let response = event_types::create(db, &caller, id, headers, incoming, &base()).await;
+            state.types.forget_store(&caller.store_id);
+            response
         }
         (Route::EventTypes(id), &Method::GET) => {
             let caller = caller().await?;
@@ -118,10 +168,15 @@ async fn dispatch(
         }
         (Route::EventType(id), &Method::PUT) => {
             let caller = caller().await?;
-            event_types::replace(db, &caller, id, headers, incoming, &base()).await
+            let response = event_types::replace(db, &caller, id, headers, incoming, &base()).await;
+            state.types.forget_store(&caller.store_id);
+            response
         }
         (Route::EventType(id), &Method::DELETE) => {
-            event_types::delete(db, &caller().await?, id).await
+            let caller = caller().await?;
+            let response = event_types::delete(db, &caller, id).await;
+            state.types.forget_store(&caller.store_id);
+            response
         }
         (Route::Unknown, _) => Err(ApiError::NotFound("route")),
         _ => Err(ApiError::MethodNotAllowed),

@@ -51,9 +51,10 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let ip = peer.ip();
         let service = service_fn(move |request| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(routes::handle(state, request).await) }
+            async move { Ok::<_, Infallible>(routes::handle(state, ip, request).await) }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)

@@ -6,19 +6,32 @@ use sqlx::AnyPool;
 
 use crate::auth::KeyCache;
 use crate::config::Config;
+use crate::ingest::TypeCache;
+use crate::queue::Queue;
+use crate::rate_limit::RateLimits;
 
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub db: AnyPool,
     pub keys: Arc<KeyCache>,
+    pub types: Arc<TypeCache>,
+    pub limits: Arc<RateLimits>,
+    pub queue: Queue,
     pub config: Arc<Config>,
 }
 
 impl AppState {
-    pub(crate) fn new(config: Config, db: AnyPool) -> AppState {
+    pub(crate) fn new(config: Config, db: AnyPool, queue: Queue) -> AppState {
         AppState {
             db,
             keys: Arc::new(KeyCache::default()),
+            types: Arc::new(TypeCache::default()),
+            limits: Arc::new(RateLimits::new(
+                config.rate_limit_api,
+                config.rate_limit_webhook,
+                config.rate_limit_sdk,
+            )),
+            queue,
             config: Arc::new(config),
         }
     }

@@ -1,22 +1,43 @@
 //! `loadtest`: the load generator built for event gateways. Its scenarios, open-loop rate
-//! control and `--verify` are the subject of their own issue; this binary only reserves the
-//! name and the flags' shape so far.
+//! control and `--verify` are the subject of their own issue; so far this binary reserves the
+//! name and the flags' shape, and serves `ceiling`, the bare server that ingest benchmarks
+//! measure the gateway against.
 
-use clap::Parser;
+mod ceiling;
 
-/// A load generator built for event gateways (not yet implemented).
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+
+/// A load generator built for event gateways (the generator itself is not yet implemented).
 #[derive(Debug, Parser)]
 #[command(name = "loadtest", version, about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Base URL of the gateway under test.
     #[arg(long)]
     url: Option<String>,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a bare hyper server that reads each body and answers 201: the throughput ceiling
+    /// that `scripts/bench-ingest` compares the gateway with.
+    Ceiling {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::bail!(
-        "loadtest is not implemented yet (target {:?}); see the open loadtest issue",
-        args.url
-    )
+    match args.command {
+        Some(Command::Ceiling { listen }) => ceiling::run(listen),
+        None => anyhow::bail!(
+            "loadtest is not implemented yet (target {:?}); see the open loadtest issue",
+            args.url
+        ),
+    }
 }

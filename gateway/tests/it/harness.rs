@@ -86,7 +86,11 @@ pub struct TestGateway {
 
 impl TestGateway {
     pub async fn start(backend: Backend) -> TestGateway {
-        gateway::metrics::install_recorder().expect("metrics recorder");
+        TestGateway::start_with(backend, |_| {}).await
+    }
+
+    /// A gateway on a fresh database with `configure` applied to its defaults.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = StorageConfig {
             data_dir: dir.path().to_path_buf(),
@@ -95,8 +99,33 @@ impl TestGateway {
         let created = gateway::create_store(&storage, "test")
             .await
             .expect("store");
+        TestGateway::serve(storage, created, dir, configure).await
+    }
+
+    /// Another gateway on the same database, with its own data directory (its own queue).
+    pub async fn beside(&self, configure: impl FnOnce(&mut Config)) -> TestGateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = StorageConfig {
+            data_dir: dir.path().to_path_buf(),
+            database_url: self.storage.database_url.clone(),
+        };
+        let created = gateway::CreatedStore {
+            store_id: self.store_id.clone(),
+            api_key: self.admin_key.clone(),
+        };
+        TestGateway::serve(storage, created, dir, configure).await
+    }
+
+    async fn serve(
+        storage: StorageConfig,
+        created: gateway::CreatedStore,
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestGateway {
+        gateway::metrics::install_recorder().expect("metrics recorder");
         let mut config = Config::with_defaults();
         config.storage = storage.clone();
+        configure(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         config.listen = address;
@@ -180,6 +209,48 @@ impl TestGateway {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body["key"].as_str().expect("key").to_owned()
+    }
+
+    /// Creates an event type in a new integration and returns the created body.
+    pub async fn event_type(&self, definition: Value) -> Value {
+        let integration = self.integration().await;
+        let reply = self
+            .post(
+                &format!("/v1/custom-integrations/{integration}/custom-event-types/"),
+                &self.admin_key,
+                definition,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body
+    }
+
+    /// Polls the activities of `email` until there are `count`, or fails after 20 s.
+    pub async fn activities_eventually(&self, email: &str, count: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let path = format!("/v1/contacts/{email}/activities?limit=1000");
+        loop {
+            let reply = self.get(&path, &self.admin_key).await;
+            let found = reply.body["results"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if found.len() >= count {
+                assert_eq!(
+                    found.len(),
+                    count,
+                    "more activities than expected: {found:?}"
+                );
+                return found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {count} activities for {email} after 20 s: {}",
+                found.len(),
+                reply.body
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Creates an integration and returns its id.

@@ -1,0 +1,163 @@
+//! `POST /v1/custom-events/alias/{alias}/batch`: up to 1000 api events in one request, as a
+//! JSON array or NDJSON. Each item is answered on its own; the good ones are made durable
+//! together, so one sync covers the whole batch.
+
+use http::request::Parts;
+use http::StatusCode;
+use hyper::body::Incoming;
+use schemas::ReceiveType;
+use serde::Serialize;
+use simd_json::prelude::*;
+
+use super::paths::{create_contact, find};
+use super::types::IngestType;
+use super::{event_id, idempotency_key, message, publish, require_contact};
+use crate::auth::{Caller, Scope};
+use crate::body::{self, content_type, read_limited};
+use crate::error::ApiError;
+use crate::queue::Message;
+use crate::routes::HttpResponse;
+use crate::state::AppState;
+
+const MAX_BATCH_EVENTS: usize = 1000;
+const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
+
+#[derive(Debug, Serialize)]
+struct ItemResult {
+    index: usize,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
+}
+
+/// The batch route.
+pub(crate) async fn batch(
+    state: &AppState,
+    caller: &Caller,
+    alias: &str,
+    parts: &Parts,
+    incoming: Incoming,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::CustomEventsWrite)?;
+    let create_contact = create_contact(parts.uri.query())?;
+    let ty = find(state, &caller.store_id, alias, ReceiveType::Api).await?;
+    let idempotency = idempotency_key(&parts.headers)?;
+    let ndjson = match content_type(&parts.headers)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("application/json") => false,
+        Some("application/x-ndjson") => true,
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "Content-Type must be application/json or application/x-ndjson",
+            ))
+        }
+    };
+    let bytes = read_limited(&parts.headers, incoming, MAX_BATCH_BYTES).await?;
+    let items = split(&bytes, ndjson)?;
+    if items.len() > MAX_BATCH_EVENTS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "a batch holds at most {MAX_BATCH_EVENTS} events"
+        )));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    let mut messages: Vec<Message> = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let outcome = match item {
+            Ok(mut buf) => {
+                accept_item(
+                    state,
+                    caller,
+                    &ty,
+                    &mut buf,
+                    create_contact,
+                    idempotency,
+                    index,
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        results.push(match outcome {
+            Ok(accepted) => {
+                let id = accepted.0.clone();
+                messages.push(accepted.1);
+                ItemResult {
+                    index,
+                    status: StatusCode::CREATED.as_u16(),
+                    id: Some(id),
+                    error: None,
+                }
+            }
+            Err(error) => {
+                crate::metrics::report_rejected(&error);
+                ItemResult {
+                    index,
+                    status: error.status().as_u16(),
+                    id: None,
+                    error: Some(error.problem()),
+                }
+            }
+        });
+    }
+    let accepted = messages.len() as u64;
+    if !messages.is_empty() {
+        publish(state, messages).await?;
+    }
+    crate::metrics::report_accepted(ReceiveType::Api, accepted);
+    Ok(body::json(
+        StatusCode::OK,
+        &serde_json::json!({ "results": results }),
+    ))
+}
+
+/// Checks one item; on success its id and queue message.
+async fn accept_item(
+    state: &AppState,
+    caller: &Caller,
+    ty: &IngestType,
+    buf: &mut [u8],
+    create_contact: bool,
+    idempotency: Option<&str>,
+    index: usize,
+) -> Result<(String, Message), ApiError> {
+    let value = body::decode(buf)?;
+    let event = ty
+        .compiled
+        .validate(&value)
+        .map_err(ApiError::Unprocessable)?;
+    if !create_contact {
+        require_contact(state, &caller.store_id, &event.contact).await?;
+    }
+    state.limits.check(ReceiveType::Api, &caller.key_id)?;
+    let id = event_id(&caller.store_id, idempotency, Some(index));
+    let message = message(&caller.store_id, ty, event, id.clone());
+    Ok((id, message))
+}
+
+/// The items of a batch body, each as its own JSON buffer. A malformed JSON array fails the
+/// whole request; a malformed NDJSON line fails only its item.
+fn split(bytes: &[u8], ndjson: bool) -> Result<Vec<Result<Vec<u8>, ApiError>>, ApiError> {
+    if ndjson {
+        return Ok(bytes
+            .split(|b| *b == b'\n')
+            .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
+            .map(|line| Ok(line.to_vec()))
+            .collect());
+    }
+    let mut buf = bytes.to_vec();
+    let value = body::decode(&mut buf)?;
+    let Some(items) = value.as_array() else {
+        return Err(ApiError::BadRequest(
+            "a batch body is a JSON array of events".into(),
+        ));
+    };
+    // Each item is re-encoded on its own so it is decoded and validated like a single event.
+    Ok(items
+        .iter()
+        .map(|item| Ok(simd_json::to_vec(item).unwrap_or_default()))
+        .collect())
+}

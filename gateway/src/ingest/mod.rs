@@ -1,0 +1,116 @@
+//! Ingest (SPEC §5): events arrive on three receive paths (a keyed API, public webhook URLs and
+//! the browser/app SDK) and a batch route; each is checked against its event type, normalised,
+//! made durable in the queue and only then answered 201.
+
+mod batch;
+mod body;
+mod paths;
+mod types;
+
+pub(crate) use batch::batch;
+pub(crate) use paths::{api, sdk, sdk_preflight, webhook};
+pub(crate) use types::TypeCache;
+
+use schemas::{ContactKey, EventEnvelope, ReceiveType, ValidatedEvent};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::queue::Message;
+use crate::state::AppState;
+use types::IngestType;
+
+/// Longest `Idempotency-Key` / `webhook-id` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The id of an accepted event. With an idempotency key the id is derived from it, so a repeat
+/// gets the first event's id and the consumer, which records each id once, makes no second
+/// effect; no gateway has to remember anything.
+fn event_id(store_id: &str, idempotency_key: Option<&str>, index: Option<usize>) -> String {
+    match idempotency_key {
+        None => uuid::Uuid::now_v7().to_string(),
+        Some(key) => {
+            let mut hash = Sha256::new();
+            hash.update(store_id.as_bytes());
+            hash.update([0]);
+            hash.update(key.as_bytes());
+            if let Some(index) = index {
+                hash.update([0]);
+                hash.update(index.to_be_bytes());
+            }
+            let digest = hash.finalize();
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest[..16]);
+            uuid::Uuid::new_v8(bytes).to_string()
+        }
+    }
+}
+
+/// The sender's idempotency key: `Idempotency-Key`, or Standard Webhooks' `webhook-id`.
+fn idempotency_key(headers: &http::HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers
+        .get("idempotency-key")
+        .or_else(|| headers.get("webhook-id"))
+    else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => Ok(Some(key)),
+        _ => Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ))),
+    }
+}
+
+/// The queue message for a validated event.
+fn message(store_id: &str, ty: &IngestType, event: ValidatedEvent, id: String) -> Message {
+    let envelope = EventEnvelope {
+        id,
+        store_id: store_id.to_owned(),
+        event_type_id: ty.id.clone(),
+        event_type_version: ty.version,
+        alias: ty.alias.clone(),
+        receive_type: ty.receive_type(),
+        received_at: consumer::clock::now(),
+        contact: event.contact,
+        fields: event.fields,
+    };
+    Message {
+        payload: envelope.to_bytes(),
+    }
+}
+
+/// Refuses an event for a contact that does not exist when `createContact=false`.
+async fn require_contact(
+    state: &AppState,
+    store_id: &str,
+    contact: &ContactKey,
+) -> Result<(), ApiError> {
+    if let ContactKey::Email(email) = contact {
+        if !consumer::contacts::contact_exists(&state.db, store_id, email).await? {
+            return Err(ApiError::BadRequestCode {
+                detail: format!("contact {email} does not exist and createContact is false"),
+                code: "E0501",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Publishes and maps a queue refusal to 503.
+async fn publish(state: &AppState, messages: Vec<Message>) -> Result<(), ApiError> {
+    state.queue.publish(messages).await.map_err(|error| {
+        tracing::warn!(%error, "queue refused events");
+        ApiError::Unavailable {
+            detail: "the event queue cannot take more events right now",
+            retry_after_secs: 1,
+        }
+    })
+}
+
+/// Counts an ingest outcome.
+fn report(path: ReceiveType, result: &Result<crate::routes::HttpResponse, ApiError>) {
+    match result {
+        Ok(_) => crate::metrics::report_accepted(path, 1),
+        Err(error) => crate::metrics::report_rejected(error),
+    }
+}

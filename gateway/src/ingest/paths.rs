@@ -1,0 +1,204 @@
+//! The three single-event receive paths.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{header, HeaderValue, StatusCode};
+use hyper::body::Incoming;
+use schemas::ReceiveType;
+
+use super::body::{read_event, Accepts};
+use super::types::IngestType;
+use super::{event_id, idempotency_key, message, publish, report, require_contact};
+use crate::auth::{Caller, Scope};
+use crate::body::{self, check_declared_length};
+use crate::error::ApiError;
+use crate::routes::HttpResponse;
+use crate::state::AppState;
+
+/// `POST /v1/custom-events/alias/{alias}?createContact=`: keyed, strict.
+pub(crate) async fn api(
+    state: &AppState,
+    caller: &Caller,
+    alias: &str,
+    parts: &Parts,
+    incoming: Incoming,
+) -> Result<HttpResponse, ApiError> {
+    let result = async {
+        caller.require(Scope::CustomEventsWrite)?;
+        let create_contact = create_contact(parts.uri.query())?;
+        let ty = find(state, &caller.store_id, alias, ReceiveType::Api).await?;
+        state.limits.check(ReceiveType::Api, &caller.key_id)?;
+        accept_one(
+            state,
+            &caller.store_id,
+            &ty,
+            parts,
+            incoming,
+            Accepts::Json,
+            create_contact,
+        )
+        .await
+    }
+    .await;
+    report(ReceiveType::Api, &result);
+    result
+}
+
+/// `POST /v1/{storeId}/custom-events/alias/{alias}`: public URL, lenient, always creates the
+/// contact.
+pub(crate) async fn webhook(
+    state: &AppState,
+    store_id: &str,
+    alias: &str,
+    parts: &Parts,
+    incoming: Incoming,
+) -> Result<HttpResponse, ApiError> {
+    let result = async {
+        check_declared_length(&parts.headers, max_event_bytes(state))?;
+        let ty = find(state, store_id, alias, ReceiveType::Webhook).await?;
+        state
+            .limits
+            .check(ReceiveType::Webhook, &format!("{store_id}/{alias}"))?;
+        accept_one(
+            state,
+            store_id,
+            &ty,
+            parts,
+            incoming,
+            Accepts::JsonOrForm,
+            true,
+        )
+        .await
+    }
+    .await;
+    report(ReceiveType::Webhook, &result);
+    result
+}
+
+/// `POST /v1/{storeId}/sdk/custom-events/alias/{alias}`: from browsers and apps, lenient,
+/// anonymous visitors allowed, answered with CORS headers whatever the outcome.
+pub(crate) async fn sdk(
+    state: &AppState,
+    store_id: &str,
+    alias: &str,
+    peer: IpAddr,
+    parts: &Parts,
+    incoming: Incoming,
+) -> HttpResponse {
+    let result = async {
+        check_declared_length(&parts.headers, max_event_bytes(state))?;
+        let ty = find(state, store_id, alias, ReceiveType::WebMobileApp).await?;
+        state
+            .limits
+            .check(ReceiveType::WebMobileApp, &peer.to_string())?;
+        accept_one(
+            state,
+            store_id,
+            &ty,
+            parts,
+            incoming,
+            Accepts::JsonOrBeacon,
+            true,
+        )
+        .await
+    }
+    .await;
+    report(ReceiveType::WebMobileApp, &result);
+    let mut response = result.unwrap_or_else(ApiError::into_response);
+    allow_any_origin(&mut response);
+    response
+}
+
+/// `OPTIONS` on the SDK path: the CORS preflight.
+pub(crate) fn sdk_preflight() -> HttpResponse {
+    let mut response = body::empty(StatusCode::NO_CONTENT);
+    allow_any_origin(&mut response);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type, idempotency-key"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
+}
+
+fn allow_any_origin(response: &mut HttpResponse) {
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+}
+
+/// Reads, validates, publishes one event and answers 201 `{"id"}`.
+async fn accept_one(
+    state: &AppState,
+    store_id: &str,
+    ty: &IngestType,
+    parts: &Parts,
+    incoming: Incoming,
+    accepts: Accepts,
+    create_contact: bool,
+) -> Result<HttpResponse, ApiError> {
+    let idempotency = idempotency_key(&parts.headers)?;
+    let mut buf = read_event(&parts.headers, incoming, max_event_bytes(state), accepts).await?;
+    let value = body::decode(&mut buf)?;
+    let event = ty
+        .compiled
+        .validate(&value)
+        .map_err(ApiError::Unprocessable)?;
+    if !create_contact {
+        require_contact(state, store_id, &event.contact).await?;
+    }
+    let id = event_id(store_id, idempotency, None);
+    publish(state, vec![message(store_id, ty, event, id.clone())]).await?;
+    Ok(body::json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "id": id }),
+    ))
+}
+
+/// The receive type behind `alias`, which must arrive on this path; anything else is a 404, so
+/// a public URL reveals nothing about types received elsewhere.
+pub(super) async fn find(
+    state: &AppState,
+    store_id: &str,
+    alias: &str,
+    path: ReceiveType,
+) -> Result<Arc<IngestType>, ApiError> {
+    match state.types.get(&state.db, store_id, alias).await? {
+        Some(ty) if ty.receive_type() == path => Ok(ty),
+        _ => Err(ApiError::NotFound("custom event type")),
+    }
+}
+
+/// `createContact` on the api path: false unless the caller says true.
+pub(super) fn create_contact(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut create = false;
+    for (name, value) in crate::registry::form_pairs(query) {
+        if name == "createContact" {
+            create = match value.as_ref() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ApiError::BadRequest(
+                        "createContact must be true or false".into(),
+                    ))
+                }
+            };
+        }
+    }
+    Ok(create)
+}
+
+pub(super) fn max_event_bytes(state: &AppState) -> usize {
+    state.config.max_event_bytes.get() as usize
+}
