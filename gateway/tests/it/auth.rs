@@ -14,7 +14,7 @@ on_both_stores! {
         for bad in [
             format!("{id}:{secret}x"),
             format!("{id}:"),
-            format!("{id}"),
+            id.to_string(),
             format!("nosuchkey:{secret}"),
             String::new(),
         ] {

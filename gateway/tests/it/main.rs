@@ -6,6 +6,7 @@
 mod harness;
 
 mod auth;
+mod durability;
 mod ingest;
 mod operations;
 mod registry;

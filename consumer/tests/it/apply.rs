@@ -1,0 +1,99 @@
+//! `contacts::apply`: at-least-once delivery in, exactly-once effects out.
+
+use schemas::{ContactKey, EventEnvelope, ReceiveType};
+use sqlx::AnyPool;
+
+async fn sqlite() -> (AnyPool, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("dir");
+    let pool = consumer::db::connect(&consumer::db::sqlite_url(dir.path()))
+        .await
+        .expect("sqlite");
+    (pool, dir)
+}
+
+async fn postgres() -> AnyPool {
+    let admin = std::env::var("SLUICE_TEST_POSTGRES_URL")
+        .expect("SLUICE_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test");
+    sqlx::any::install_default_drivers();
+    let name = format!("consumer_{}", uuid::Uuid::new_v4().simple());
+    let pool = AnyPool::connect(&admin).await.expect("connect");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create database");
+    pool.close().await;
+    let mut url = url::Url::parse(&admin).expect("url");
+    url.set_path(&name);
+    consumer::db::connect(url.as_str()).await.expect("postgres")
+}
+
+fn envelope(id: &str, contact: ContactKey) -> EventEnvelope {
+    let mut fields = serde_json::Map::new();
+    fields.insert("total".into(), serde_json::json!(12.5));
+    EventEnvelope {
+        id: id.into(),
+        store_id: "store".into(),
+        event_type_id: "type".into(),
+        event_type_version: 1,
+        alias: "order-paid".into(),
+        receive_type: ReceiveType::Webhook,
+        received_at: consumer::clock::now(),
+        contact,
+        fields,
+    }
+}
+
+async fn redelivery_changes_nothing(db: AnyPool) {
+    let ann = ContactKey::Email("ann@example.com".into());
+    let first = vec![
+        envelope("e1", ann.clone()),
+        envelope("e2", ann.clone()),
+        envelope("e3", ContactKey::Tracker("visitor-9".into())),
+    ];
+    let applied = consumer::contacts::apply(&db, &first).await.expect("apply");
+    assert_eq!(applied.recorded, 3);
+    assert_eq!(applied.duplicates, 0);
+    assert_eq!(applied.contacts_created, 2);
+    assert_eq!(applied.contacts_updated, 1);
+
+    // The whole batch again (a crash before the queue position moved), plus one new event and
+    // one repeated inside the batch itself.
+    let mut again = first.clone();
+    again.push(envelope("e4", ann.clone()));
+    again.push(envelope("e4", ann.clone()));
+    let applied = consumer::contacts::apply(&db, &again)
+        .await
+        .expect("apply again");
+    assert_eq!(applied.recorded, 1);
+    assert_eq!(applied.duplicates, 4);
+    assert_eq!(applied.contacts_created, 0);
+
+    let page = consumer::contacts::activities(&db, "store", "ann@example.com", 100, None)
+        .await
+        .expect("activities");
+    let ids: Vec<&str> = page.results.iter().map(|a| a.event_id.as_str()).collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.contains(&"e1") && ids.contains(&"e2") && ids.contains(&"e4"));
+    assert_eq!(page.results[0].fields["total"], 12.5);
+    let contact = consumer::contacts::contact(&db, "store", "ann@example.com")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(contact.email, "ann@example.com");
+    assert!(
+        !consumer::contacts::contact_exists(&db, "other-store", "ann@example.com")
+            .await
+            .expect("read")
+    );
+}
+
+#[tokio::test]
+async fn redelivery_changes_nothing_on_sqlite() {
+    let (db, _dir) = sqlite().await;
+    redelivery_changes_nothing(db).await;
+}
+
+#[tokio::test]
+async fn redelivery_changes_nothing_on_postgres() {
+    redelivery_changes_nothing(postgres().await).await;
+}
