@@ -66,15 +66,15 @@ pub(crate) fn open(
     let unavailable = |e: fjall::Error| QueueError::Unavailable(e.to_string());
     let db = Database::builder(dir)
         .cache_size(32 * 1024 * 1024)
-        .worker_threads(1)
-        .max_journaling_size(128 * 1024 * 1024)
+        .worker_threads(2)
+        .max_journaling_size(512 * 1024 * 1024)
         // Appends reach the OS only when the writer syncs them, in one write per group.
         .manual_journal_persist(true)
         .open()
         .map_err(unavailable)?;
     let options = || {
         KeyspaceCreateOptions::default()
-            .max_memtable_size(16 * 1024 * 1024)
+            .max_memtable_size(64 * 1024 * 1024)
             .manual_journal_persist(true)
     };
     let events = db.keyspace("events", options).map_err(unavailable)?;
