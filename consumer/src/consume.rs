@@ -38,14 +38,20 @@ pub trait Source: Send {
         -> impl Future<Output = Result<Batch, SourceError>> + Send;
     /// Records that everything in `batch` has its effects stored.
     fn commit(&mut self, batch: &Batch) -> impl Future<Output = Result<(), SourceError>> + Send;
+    /// Sets aside a message that is not an event envelope, with why, so it can be inspected.
+    fn dead_letter(
+        &mut self,
+        message: &[u8],
+        reason: &str,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
 }
 
 /// Consumes `source` into `db` until `shutdown` is cancelled; the batch in hand is finished first.
-pub async fn run<S: Source>(mut source: S, db: AnyPool, shutdown: CancellationToken) {
+pub async fn run<S: Source>(mut source: S, db: AnyPool, shutdown: CancellationToken) -> S {
     loop {
         let batch = tokio::select! {
             biased;
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return source,
             batch = source.next_batch(MAX_BATCH) => batch,
         };
         let batch = match batch {
@@ -53,7 +59,7 @@ pub async fn run<S: Source>(mut source: S, db: AnyPool, shutdown: CancellationTo
             Err(error) => {
                 tracing::warn!(%error, "reading the queue failed; retrying");
                 if pause(&shutdown, Duration::from_millis(500)).await {
-                    return;
+                    return source;
                 }
                 continue;
             }
@@ -61,7 +67,25 @@ pub async fn run<S: Source>(mut source: S, db: AnyPool, shutdown: CancellationTo
         if batch.messages.is_empty() {
             continue;
         }
-        let envelopes = decode_all(batch.messages.clone());
+        let mut envelopes = Vec::with_capacity(batch.messages.len());
+        for message in &batch.messages {
+            let mut buf = message.clone();
+            match EventEnvelope::from_bytes(&mut buf) {
+                Ok(envelope) => envelopes.push(envelope),
+                Err(error) => {
+                    // A poison message must not stop the queue: it is set aside, durably,
+                    // before the position moves past it.
+                    tracing::error!(%error, "dead-lettering a message that is not an event envelope");
+                    metrics::report_malformed();
+                    while let Err(error) = source.dead_letter(message, &error.to_string()).await {
+                        tracing::warn!(%error, "dead-lettering failed; retrying");
+                        if pause(&shutdown, Duration::from_millis(500)).await {
+                            return source;
+                        }
+                    }
+                }
+            }
+        }
         // Effects must be stored before the position moves; a store outage is waited out.
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -70,7 +94,7 @@ pub async fn run<S: Source>(mut source: S, db: AnyPool, shutdown: CancellationTo
                 Err(error) => {
                     tracing::warn!(%error, ?backoff, "storing effects failed; retrying the batch");
                     if pause(&shutdown, backoff).await {
-                        return;
+                        return source;
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -79,29 +103,11 @@ pub async fn run<S: Source>(mut source: S, db: AnyPool, shutdown: CancellationTo
         while let Err(error) = source.commit(&batch).await {
             tracing::warn!(%error, "committing the queue position failed; retrying");
             if pause(&shutdown, Duration::from_millis(500)).await {
-                return;
+                return source;
             }
         }
         metrics::report_lag(batch.lag);
     }
-}
-
-/// Envelopes of a batch; a message that is not one is counted and set aside, never retried
-/// forever.
-fn decode_all(messages: Vec<Vec<u8>>) -> Vec<EventEnvelope> {
-    messages
-        .into_iter()
-        .filter_map(
-            |mut message| match EventEnvelope::from_bytes(&mut message) {
-                Ok(envelope) => Some(envelope),
-                Err(error) => {
-                    tracing::error!(%error, "skipping a message that is not an event envelope");
-                    metrics::report_malformed();
-                    None
-                }
-            },
-        )
-        .collect()
 }
 
 /// Sleeps unless shutdown comes first; true when it did.

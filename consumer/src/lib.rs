@@ -3,7 +3,9 @@
 //! because it is the lowest layer that both the gateway and the consumer binary share.
 
 pub mod clock;
+pub mod config;
 pub mod consume;
 pub mod contacts;
 pub mod db;
+pub mod kafka;
 pub mod metrics;

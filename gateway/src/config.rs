@@ -85,6 +85,21 @@ pub struct Config {
     /// Kafka topic for accepted events.
     #[arg(long, env = "SLUICE_KAFKA_TOPIC", default_value = "sluice.events")]
     pub kafka_topic: String,
+    /// Partitions of the events topic when the gateway creates it.
+    #[arg(long, env = "SLUICE_KAFKA_PARTITIONS", default_value = "12")]
+    pub kafka_partitions: NonZeroU32,
+    /// How long the producer waits to fill a batch, in milliseconds.
+    #[arg(long, env = "SLUICE_KAFKA_LINGER_MS", default_value = "1")]
+    pub kafka_linger_ms: u64,
+    /// How long a delivery may take before the event is answered 503, in milliseconds.
+    #[arg(long, env = "SLUICE_KAFKA_DELIVERY_TIMEOUT_MS", default_value = "5000")]
+    pub kafka_delivery_timeout_ms: u64,
+    /// Most events buffered in the producer before new ones get 503.
+    #[arg(long, env = "SLUICE_KAFKA_MAX_BUFFERED", default_value = "100000")]
+    pub kafka_max_buffered: NonZeroU32,
+    /// Consumer group of an in-process consumer in Kafka mode (`--with-consumer true`).
+    #[arg(long, env = "SLUICE_CONSUMER_GROUP", default_value = "sluice-consumer")]
+    pub group: String,
     /// Run the consumer inside the gateway (default in embedded mode).
     #[arg(long, env = "SLUICE_WITH_CONSUMER")]
     pub with_consumer: Option<bool>,

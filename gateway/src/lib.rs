@@ -19,6 +19,7 @@ mod server;
 mod state;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -38,8 +39,8 @@ pub enum StartError {
     FirstStore(#[source] sqlx::Error),
     #[error("could not open the embedded queue: {0}")]
     Queue(String),
-    #[error("--queue kafka is not available in this build yet; use --queue embedded")]
-    KafkaUnavailable,
+    #[error("could not start the Kafka producer: {0}")]
+    Kafka(#[source] rdkafka::error::KafkaError),
 }
 
 /// Serves `listener` with `config` until `shutdown` resolves and in-flight requests finish.
@@ -57,44 +58,94 @@ pub async fn run(
         tracing::info!(store_id = %first.store_id, "created the first store; its admin key is printed on stdout");
         println!("{}", serde_json::to_string(&first).unwrap_or_default());
     }
-    if config.queue == QueueKind::Kafka {
-        return Err(StartError::KafkaUnavailable);
-    }
-    let (embedded, source) = queue::embedded::open(
-        &config.storage.data_dir.join("queue"),
-        EMBEDDED_QUEUE_CAPACITY,
-    )
-    .map_err(|e| StartError::Queue(e.to_string()))?;
-    let runs_consumer = config.runs_consumer();
-    let state = state::AppState::new(
-        config,
-        db.clone(),
-        queue::Queue::Embedded(std::sync::Arc::new(embedded)),
-    );
-
     let background = CancellationToken::new();
-    let consumer = runs_consumer.then(|| {
-        tokio::spawn(consumer::consume::run(
-            source,
+    let runs_consumer = config.runs_consumer();
+    let (queue, embedded_source) = match config.queue {
+        QueueKind::Embedded => {
+            let (queue, source) = queue::embedded::open(
+                &config.storage.data_dir.join("queue"),
+                EMBEDDED_QUEUE_CAPACITY,
+            )
+            .map_err(|e| StartError::Queue(e.to_string()))?;
+            (queue::Queue::Embedded(Arc::new(queue)), Some(source))
+        }
+        QueueKind::Kafka => {
+            let producer = Arc::new(
+                queue::kafka::KafkaQueue::start(&kafka_config(&config))
+                    .await
+                    .map_err(StartError::Kafka)?,
+            );
+            tokio::spawn(producer.clone().watch_broker(background.clone()));
+            (queue::Queue::Kafka(producer), None)
+        }
+    };
+    let consumer = if runs_consumer {
+        Some(spawn_consumer(
+            &config,
+            embedded_source,
             db.clone(),
             background.clone(),
-        ))
-    });
+        )?)
+    } else {
+        None
+    };
+    let state = state::AppState::new(config, db.clone(), queue.clone());
     let sweeper = tokio::spawn(forget_idle_limits(state.clone(), background.clone()));
 
     tracing::info!(address = ?listener.local_addr().ok(), "gateway listening");
     server::serve(listener, state, shutdown).await;
 
-    // Requests are drained; now the consumer finishes the batch in hand and stops. Dropping
-    // the last state closes the queue, whose writer finishes and syncs what it holds.
+    // Requests are drained; now the consumer finishes the batch in hand and stops, the Kafka
+    // producer delivers what it buffers, and dropping the last handle on the embedded queue
+    // lets its writer finish and sync what it holds.
     background.cancel();
     if let Some(consumer) = consumer {
         let _ = consumer.await;
     }
     let _ = sweeper.await;
+    if let queue::Queue::Kafka(producer) = &queue {
+        producer.flush(std::time::Duration::from_secs(10));
+    }
+    drop(queue);
     db.close().await;
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+fn kafka_config(config: &Config) -> queue::kafka::KafkaConfig {
+    queue::kafka::KafkaConfig {
+        brokers: config.kafka_brokers.clone(),
+        topic: config.kafka_topic.clone(),
+        partitions: i32::try_from(config.kafka_partitions.get()).unwrap_or(i32::MAX),
+        linger: std::time::Duration::from_millis(config.kafka_linger_ms),
+        delivery_timeout: std::time::Duration::from_millis(config.kafka_delivery_timeout_ms),
+        max_buffered: config.kafka_max_buffered.get(),
+    }
+}
+
+/// Runs the consumer in this process: on the embedded log, or as a Kafka group member.
+fn spawn_consumer(
+    config: &Config,
+    embedded: Option<queue::embedded::EmbeddedSource>,
+    db: sqlx::AnyPool,
+    stop: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    Ok(match embedded {
+        Some(source) => tokio::spawn(async move {
+            consumer::consume::run(source, db, stop).await;
+        }),
+        None => {
+            let source = consumer::kafka::KafkaSource::new(&consumer::kafka::KafkaSourceConfig {
+                brokers: config.kafka_brokers.clone(),
+                topic: config.kafka_topic.clone(),
+                group: config.group.clone(),
+            })
+            .map_err(StartError::Kafka)?;
+            tokio::spawn(async move {
+                consumer::consume::run(source, db, stop).await.commit_now();
+            })
+        }
+    })
 }
 
 async fn forget_idle_limits(state: state::AppState, stop: CancellationToken) {

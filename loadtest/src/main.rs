@@ -4,6 +4,7 @@
 //! measure the gateway against.
 
 mod ceiling;
+mod produce;
 
 use std::net::SocketAddr;
 
@@ -29,12 +30,16 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+    /// Send messages straight to Kafka with the gateway's producer settings and report the
+    /// rate: the baseline for Kafka-mode gateway figures.
+    Produce(produce::ProduceArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.command {
         Some(Command::Ceiling { listen }) => ceiling::run(listen),
+        Some(Command::Produce(args)) => produce::run(args),
         None => anyhow::bail!(
             "loadtest is not implemented yet (target {:?}); see the open loadtest issue",
             args.url

@@ -75,6 +75,7 @@ fn message(store_id: &str, ty: &IngestType, event: ValidatedEvent, id: String) -
         fields: event.fields,
     };
     Message {
+        key: envelope.partition_key(),
         payload: envelope.to_bytes(),
     }
 }

@@ -47,7 +47,7 @@ pub(crate) async fn api(
 }
 
 /// `POST /v1/{storeId}/custom-events/alias/{alias}`: public URL, lenient, always creates the
-/// contact.
+/// contact; limited per store and alias.
 pub(crate) async fn webhook(
     state: &AppState,
     store_id: &str,
@@ -55,30 +55,19 @@ pub(crate) async fn webhook(
     parts: &Parts,
     incoming: Incoming,
 ) -> Result<HttpResponse, ApiError> {
-    let result = async {
-        check_declared_length(&parts.headers, max_event_bytes(state))?;
-        let ty = find(state, store_id, alias, ReceiveType::Webhook).await?;
-        state
-            .limits
-            .check(ReceiveType::Webhook, &format!("{store_id}/{alias}"))?;
-        accept_one(
-            state,
-            store_id,
-            &ty,
-            parts,
-            incoming,
-            Accepts::JsonOrForm,
-            true,
-        )
-        .await
-    }
-    .await;
-    report(ReceiveType::Webhook, &result);
-    result
+    let limit_key = format!("{store_id}/{alias}");
+    let target = PublicTarget {
+        store_id,
+        alias,
+        path: ReceiveType::Webhook,
+        limit_key: &limit_key,
+    };
+    accept_public(state, target, Accepts::JsonOrForm, parts, incoming).await
 }
 
 /// `POST /v1/{storeId}/sdk/custom-events/alias/{alias}`: from browsers and apps, lenient,
-/// anonymous visitors allowed, answered with CORS headers whatever the outcome.
+/// anonymous visitors allowed, limited per client IP, answered with CORS headers whatever the
+/// outcome.
 pub(crate) async fn sdk(
     state: &AppState,
     store_id: &str,
@@ -87,28 +76,46 @@ pub(crate) async fn sdk(
     parts: &Parts,
     incoming: Incoming,
 ) -> HttpResponse {
-    let result = async {
-        check_declared_length(&parts.headers, max_event_bytes(state))?;
-        let ty = find(state, store_id, alias, ReceiveType::WebMobileApp).await?;
-        state
-            .limits
-            .check(ReceiveType::WebMobileApp, &peer.to_string())?;
-        accept_one(
-            state,
-            store_id,
-            &ty,
-            parts,
-            incoming,
-            Accepts::JsonOrBeacon,
-            true,
-        )
+    let limit_key = peer.to_string();
+    let target = PublicTarget {
+        store_id,
+        alias,
+        path: ReceiveType::WebMobileApp,
+        limit_key: &limit_key,
+    };
+    let mut response = accept_public(state, target, Accepts::JsonOrBeacon, parts, incoming)
         .await
-    }
-    .await;
-    report(ReceiveType::WebMobileApp, &result);
-    let mut response = result.unwrap_or_else(ApiError::into_response);
+        .unwrap_or_else(ApiError::into_response);
     allow_any_origin(&mut response);
     response
+}
+
+/// Where an unauthenticated event is going, and whose rate it counts against.
+struct PublicTarget<'a> {
+    store_id: &'a str,
+    alias: &'a str,
+    path: ReceiveType,
+    limit_key: &'a str,
+}
+
+/// The public paths' pipeline: a declared size over the limit is refused before anything
+/// else; an unknown alias is a 404 before it can take rate-limiter memory.
+async fn accept_public(
+    state: &AppState,
+    target: PublicTarget<'_>,
+    accepts: Accepts,
+    parts: &Parts,
+    incoming: Incoming,
+) -> Result<HttpResponse, ApiError> {
+    let result = async {
+        check_declared_length(&parts.headers, max_event_bytes(state))?;
+        let ty = find(state, target.store_id, target.alias, target.path).await?;
+        state.limits.check(target.path, target.limit_key)?;
+        accept_one(state, target.store_id, &ty, parts, incoming, accepts, true).await
+    }
+    .await;
+    report(target.path, &result);
+    result
 }
 
 /// `OPTIONS` on the SDK path: the CORS preflight.

@@ -256,6 +256,20 @@ impl Source for EmbeddedSource {
         })
     }
 
+    async fn dead_letter(&mut self, message: &[u8], reason: &str) -> Result<(), SourceError> {
+        let (meta, key) = (
+            self.meta.clone(),
+            format!("dead-letter/{}", uuid::Uuid::now_v7()),
+        );
+        let mut record = reason.as_bytes().to_vec();
+        record.push(b'\n');
+        record.extend_from_slice(message);
+        tokio::task::spawn_blocking(move || meta.insert(key, record))
+            .await
+            .map_err(|e| SourceError(e.to_string()))?
+            .map_err(|e| SourceError(e.to_string()))
+    }
+
     async fn commit(&mut self, batch: &Batch) -> Result<(), SourceError> {
         let (db, events, meta) = (self.db.clone(), self.events.clone(), self.meta.clone());
         let (from, to) = (self.cursor, batch.next_position);
@@ -293,6 +307,7 @@ mod tests {
 
     fn message(n: usize) -> Message {
         Message {
+            key: format!("k{n}"),
             payload: format!("payload {n}").into_bytes(),
         }
     }

@@ -2,6 +2,7 @@
 //! returned `Ok`, which means it is durable.
 
 pub(crate) mod embedded;
+pub(crate) mod kafka;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,10 +18,12 @@ pub(crate) enum QueueError {
     Unavailable(String),
 }
 
-/// One event on its way into the queue. The embedded log keeps one total order, which keeps
-/// every contact's events in order without a partition key.
+/// One event on its way into the queue.
 #[derive(Debug)]
 pub(crate) struct Message {
+    /// Store + contact: Kafka partitions by it, so one contact's events keep their order. The
+    /// embedded log keeps one total order and does not need it.
+    pub key: String,
     pub payload: Vec<u8>,
 }
 
@@ -28,6 +31,7 @@ pub(crate) struct Message {
 #[derive(Debug, Clone)]
 pub(crate) enum Queue {
     Embedded(Arc<embedded::EmbeddedQueue>),
+    Kafka(Arc<kafka::KafkaQueue>),
 }
 
 impl Queue {
@@ -36,6 +40,7 @@ impl Queue {
         let started = Instant::now();
         let result = match self {
             Queue::Embedded(queue) => queue.publish(messages).await,
+            Queue::Kafka(queue) => queue.publish(messages).await,
         };
         crate::metrics::report_publish(started.elapsed());
         result
@@ -45,6 +50,7 @@ impl Queue {
     pub(crate) fn is_ready(&self) -> bool {
         match self {
             Queue::Embedded(queue) => queue.is_ready(),
+            Queue::Kafka(queue) => queue.is_ready(),
         }
     }
 }

@@ -8,5 +8,6 @@ mod harness;
 mod auth;
 mod durability;
 mod ingest;
+mod kafka;
 mod operations;
 mod registry;

@@ -1,0 +1,231 @@
+//! Kafka as the queue's read side, and the topic setup both binaries share.
+//!
+//! Offsets are stored (`enable.auto.offset.store=false`) only after a batch's effects are
+//! committed in the store, and committed from there by librdkafka; a crash replays at most the
+//! batches since the last commit, which the event-id dedupe makes harmless. Messages that are
+//! not envelopes go to the dead-letter topic with the reason, and consumption goes on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::TopicPartitionList;
+
+use crate::consume::{Batch, Source, SourceError};
+
+/// How long a batch waits for more messages once it has one.
+const BATCH_LINGER: Duration = Duration::from_millis(5);
+/// How often consumer lag is measured against the partitions' high watermarks.
+const LAG_EVERY: Duration = Duration::from_secs(2);
+
+/// The dead-letter topic of an events topic.
+pub fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}.dead-letter")
+}
+
+/// The settings every Sluice Kafka client starts from.
+pub fn client_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "sluice");
+    config
+}
+
+/// Creates the events topic (with `partitions`) and its dead-letter topic when missing; Sluice
+/// does not rely on the broker creating topics.
+pub async fn ensure_topics(brokers: &str, topic: &str, partitions: i32) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
+    let dead_letter = dead_letter_topic(topic);
+    let topics = [
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+        NewTopic::new(&dead_letter, 1, TopicReplication::Fixed(1)),
+    ];
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&topics, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
+                    tracing::error!(topic = %name, ?code, "could not create topic");
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the Kafka source needs.
+#[derive(Debug, Clone)]
+pub struct KafkaSourceConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub group: String,
+}
+
+/// A consumer-group member reading the events topic.
+pub struct KafkaSource {
+    consumer: Arc<StreamConsumer>,
+    dead_letters: FutureProducer,
+    dead_letter_topic: String,
+    topic: String,
+    /// Highest offset read per partition in the batch in hand.
+    pending: HashMap<i32, i64>,
+    lag_measured: Instant,
+    lag: u64,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSource {
+    /// Joins the group and subscribes to the topic.
+    pub fn new(config: &KafkaSourceConfig) -> Result<KafkaSource, KafkaError> {
+        let consumer: StreamConsumer = client_config(&config.brokers)
+            .set("group.id", &config.group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .create()?;
+        consumer.subscribe(&[&config.topic])?;
+        let dead_letters: FutureProducer = client_config(&config.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create()?;
+        Ok(KafkaSource {
+            consumer: Arc::new(consumer),
+            dead_letters,
+            dead_letter_topic: dead_letter_topic(&config.topic),
+            topic: config.topic.clone(),
+            pending: HashMap::new(),
+            lag_measured: Instant::now() - LAG_EVERY,
+            lag: 0,
+        })
+    }
+
+    /// Commits stored offsets now; called on shutdown.
+    pub fn commit_now(&self) {
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last commit is not an error worth more than a note.
+            tracing::debug!(%error, "final offset commit");
+        }
+    }
+
+    /// Messages behind the partitions' high watermarks, measured now and then.
+    async fn measure_lag(&mut self) {
+        if self.lag_measured.elapsed() < LAG_EVERY {
+            return;
+        }
+        self.lag_measured = Instant::now();
+        let consumer = self.consumer.clone();
+        let topic = self.topic.clone();
+        let lag = tokio::task::spawn_blocking(move || {
+            let position = consumer.position().ok()?;
+            let mut lag = 0u64;
+            for element in position.elements_for_topic(&topic) {
+                let (_, high) = consumer
+                    .fetch_watermarks(&topic, element.partition(), Duration::from_secs(1))
+                    .ok()?;
+                let at = element.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
+                lag += (high - at).max(0) as u64;
+            }
+            Some(lag)
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(lag) = lag {
+            self.lag = lag;
+        }
+    }
+}
+
+impl Source for KafkaSource {
+    async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
+        self.pending.clear();
+        let mut messages = Vec::new();
+        let consumer = self.consumer.clone();
+        // Wait for the first message, waking now and then so lag stays current when idle.
+        let first = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await;
+        match first {
+            Err(_) => {
+                self.measure_lag().await;
+                crate::metrics::report_lag(self.lag);
+                return Ok(Batch::default());
+            }
+            Ok(Err(error)) => return Err(SourceError(error.to_string())),
+            Ok(Ok(message)) => {
+                self.pending.insert(message.partition(), message.offset());
+                messages.push(message.payload().unwrap_or_default().to_vec());
+            }
+        }
+        let deadline = tokio::time::Instant::now() + BATCH_LINGER;
+        while messages.len() < max {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(message)) => {
+                    self.pending.insert(message.partition(), message.offset());
+                    messages.push(message.payload().unwrap_or_default().to_vec());
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "reading Kafka");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        self.measure_lag().await;
+        Ok(Batch {
+            next_position: 0,
+            lag: self.lag,
+            messages,
+        })
+    }
+
+    async fn commit(&mut self, _batch: &Batch) -> Result<(), SourceError> {
+        let mut offsets = TopicPartitionList::new();
+        for (partition, offset) in &self.pending {
+            // librdkafka stores offset + 1: the next message to read.
+            offsets
+                .add_partition_offset(&self.topic, *partition, rdkafka::Offset::Offset(*offset))
+                .map_err(|e| SourceError(e.to_string()))?;
+        }
+        match self.consumer.store_offsets(&offsets) {
+            Ok(()) => {}
+            // A partition revoked by a rebalance while the batch was in hand: its new owner
+            // replays from the last commit, and the replay changes nothing.
+            Err(error) => tracing::info!(%error, "offsets not stored (partitions reassigned)"),
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    async fn dead_letter(&mut self, message: &[u8], reason: &str) -> Result<(), SourceError> {
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "sluice-reason",
+            value: Some(reason),
+        });
+        let record = FutureRecord::<(), [u8]>::to(&self.dead_letter_topic)
+            .payload(message)
+            .headers(headers);
+        self.dead_letters
+            .send(record, Duration::from_secs(10))
+            .await
+            .map(|_| ())
+            .map_err(|(error, _)| SourceError(error.to_string()))
+    }
+}

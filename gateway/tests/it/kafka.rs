@@ -1,0 +1,396 @@
+//! Kafka mode end to end, against a real broker (tansu, started by `scripts/test`), real
+//! PostgreSQL and the real `consumer` binary: gateway → broker → consumer → PostgreSQL, seen
+//! over HTTP only. Faults tried: a consumer killed with SIGKILL while events stream in and
+//! restarted, the same message delivered twice, and a message that is not an envelope.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{Backend, TestGateway};
+
+fn brokers() -> String {
+    std::env::var("SLUICE_TEST_KAFKA_BROKERS").expect(
+        "SLUICE_TEST_KAFKA_BROKERS is not set: run the tests with ./scripts/test, which starts a broker",
+    )
+}
+
+/// A gateway in Kafka mode on a fresh PostgreSQL database and a fresh topic.
+async fn kafka_gateway() -> (TestGateway, String) {
+    let topic = format!("events-{}", uuid::Uuid::new_v4().simple());
+    let brokers = brokers();
+    let topic_for_config = topic.clone();
+    let gw = TestGateway::start_with(Backend::Postgres, move |config| {
+        config.queue = gateway::QueueKind::Kafka;
+        config.kafka_brokers = brokers;
+        config.kafka_topic = topic_for_config;
+        config.kafka_partitions = std::num::NonZeroU32::new(3).expect("non-zero");
+    })
+    .await;
+    gw.event_type(order_paid()).await;
+    (gw, topic)
+}
+
+fn order_paid() -> serde_json::Value {
+    json!({
+        "name": "Order paid", "category": "receive", "alias": "order-paid", "receiveType": "webhook",
+        "fields": [{"id": "email", "name": "Email", "type": "email", "required": true, "isPrimaryKey": true},
+                   {"id": "n", "name": "N", "type": "integer", "required": true}]
+    })
+}
+
+/// The `consumer` binary beside this test binary (`cargo test --workspace` builds it).
+fn consumer_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let binary = dir.join("consumer");
+    assert!(
+        binary.exists(),
+        "{} is missing: run cargo test --workspace",
+        binary.display()
+    );
+    binary
+}
+
+struct ConsumerProcess(Child);
+
+impl ConsumerProcess {
+    fn start(gw: &TestGateway, topic: &str, group: &str) -> ConsumerProcess {
+        ConsumerProcess::start_on(&brokers(), gw, topic, group)
+    }
+
+    fn start_on(brokers: &str, gw: &TestGateway, topic: &str, group: &str) -> ConsumerProcess {
+        let child = Command::new(consumer_binary())
+            .args([
+                "--kafka-brokers",
+                brokers,
+                "--kafka-topic",
+                topic,
+                "--group",
+                group,
+            ])
+            .args(["--metrics-listen", "127.0.0.1:0", "--database-url"])
+            .arg(gw.storage.database_url.as_deref().expect("database url"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start consumer");
+        ConsumerProcess(child)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ConsumerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn send(gw: &TestGateway, email: &str, n: u64) -> String {
+    let reply = gw
+        .call(
+            Method::POST,
+            &format!("/v1/{}/custom-events/alias/order-paid", gw.store_id),
+            None,
+            Some(&json!({"email": email, "n": n})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_flow_through_kafka_and_survive_a_killed_consumer() {
+    let (gw, topic) = kafka_gateway().await;
+    let group = format!("group-{}", uuid::Uuid::new_v4().simple());
+    let ready = gw.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    let mut consumer = ConsumerProcess::start(&gw, &topic, &group);
+    for n in 0..50 {
+        send(&gw, &format!("k{}@example.com", n % 5), n).await;
+    }
+    for c in 0..5 {
+        gw.activities_eventually(&format!("k{c}@example.com"), 10)
+            .await;
+    }
+    // Kill the consumer without warning while more events stream in, then start another.
+    let sender = {
+        let (base, store) = (gw.base.clone(), gw.store_id.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for n in 0..300u64 {
+                let reply = client
+                    .post(format!("{base}/v1/{store}/custom-events/alias/order-paid"))
+                    .json(&json!({"email": "stream@example.com", "n": n}))
+                    .send()
+                    .await
+                    .expect("sent");
+                assert_eq!(reply.status(), StatusCode::CREATED);
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    consumer.kill();
+    sender.await.expect("sender");
+    let _restarted = ConsumerProcess::start(&gw, &topic, &group);
+    let activities = gw.activities_eventually("stream@example.com", 300).await;
+    let mut seen: Vec<u64> = activities
+        .iter()
+        .map(|a| a["fields"]["n"].as_u64().expect("n"))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (0..300).collect::<Vec<_>>(),
+        "each event exactly once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_change_nothing_and_poison_messages_are_dead_lettered() {
+    let (gw, topic) = kafka_gateway().await;
+    let group = format!("group-{}", uuid::Uuid::new_v4().simple());
+    let _consumer = ConsumerProcess::start(&gw, &topic, &group);
+    let producer: FutureProducer = consumer::kafka::client_config(&brokers())
+        .create()
+        .expect("producer");
+
+    // An envelope as the gateway writes it, delivered twice, and garbage between the two.
+    let first = send(&gw, "dup@example.com", 1).await;
+    gw.activities_eventually("dup@example.com", 1).await;
+    let envelope = json!({
+        "id": "0196f0a0-0000-7000-8000-000000000001", "storeId": gw.store_id,
+        "eventTypeId": "t", "eventTypeVersion": 1, "alias": "order-paid", "receiveType": "webhook",
+        "receivedAt": "2026-11-23T10:00:00.000Z", "contact": {"email": "dup@example.com"},
+        "fields": {"email": "dup@example.com", "n": 2}
+    })
+    .to_string();
+    for payload in [
+        envelope.as_bytes(),
+        b"{not an envelope".as_slice(),
+        envelope.as_bytes(),
+    ] {
+        producer
+            .send(
+                FutureRecord::<str, [u8]>::to(&topic)
+                    .key("k")
+                    .payload(payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produced");
+    }
+    // Consumption goes on past the poison message: a later event arrives.
+    let last = send(&gw, "dup@example.com", 3).await;
+    let activities = gw.activities_eventually("dup@example.com", 3).await;
+    let ids: Vec<&str> = activities
+        .iter()
+        .map(|a| a["eventId"].as_str().expect("id"))
+        .collect();
+    assert!(ids.contains(&first.as_str()) && ids.contains(&last.as_str()));
+    assert!(ids.contains(&"0196f0a0-0000-7000-8000-000000000001"));
+
+    // The poison message is on the dead-letter topic with its reason.
+    let reader: StreamConsumer = consumer::kafka::client_config(&brokers())
+        .set("group.id", format!("dlq-{}", uuid::Uuid::new_v4().simple()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("reader");
+    reader
+        .subscribe(&[&consumer::kafka::dead_letter_topic(&topic)])
+        .expect("subscribe");
+    let message = tokio::time::timeout(Duration::from_secs(20), reader.recv())
+        .await
+        .expect("a dead letter within 20 s")
+        .expect("message");
+    assert_eq!(message.payload(), Some(b"{not an envelope".as_slice()));
+    let headers = message.headers().expect("headers");
+    let reason = headers
+        .iter()
+        .find(|h| h.key == "sluice-reason")
+        .expect("reason header");
+    assert!(!reason.value.unwrap_or_default().is_empty());
+}
+
+/// A broker of this test's own, so pausing it disturbs no other test.
+struct OwnBroker {
+    child: Child,
+    brokers: String,
+}
+
+impl OwnBroker {
+    async fn start() -> OwnBroker {
+        let bin = std::env::var("SLUICE_TEST_TANSU")
+            .expect("SLUICE_TEST_TANSU is not set: run the tests with ./scripts/test");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(std::time::Instant::now() < deadline, "tansu did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        OwnBroker {
+            child,
+            brokers: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_broker_gets_503s_and_nothing_acknowledged_is_lost() {
+    let broker = OwnBroker::start().await;
+    let topic = format!("events-{}", uuid::Uuid::new_v4().simple());
+    let (brokers, topic_for_config) = (broker.brokers.clone(), topic.clone());
+    let gw = TestGateway::start_with(Backend::Postgres, move |config| {
+        config.queue = gateway::QueueKind::Kafka;
+        config.kafka_brokers = brokers;
+        config.kafka_topic = topic_for_config;
+        config.kafka_delivery_timeout_ms = 1500;
+    })
+    .await;
+    gw.event_type(order_paid()).await;
+    let _consumer = ConsumerProcess::start_on(&broker.brokers, &gw, &topic, "stall");
+    let path = format!("/v1/{}/custom-events/alias/order-paid", gw.store_id);
+    let mut acknowledged = Vec::new();
+    for n in 0..10 {
+        acknowledged.push(send(&gw, "stall@example.com", n).await);
+    }
+
+    // The broker stops answering: events are refused with 503 and Retry-After, never
+    // acknowledged and dropped.
+    broker.signal("-STOP");
+    let mut refused = 0;
+    for n in 10..14 {
+        let reply = gw
+            .call(
+                Method::POST,
+                &path,
+                None,
+                Some(&json!({"email": "stall@example.com", "n": n})),
+            )
+            .await;
+        match reply.status {
+            StatusCode::CREATED => {
+                acknowledged.push(reply.body["id"].as_str().expect("id").to_owned())
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                reply.problem(StatusCode::SERVICE_UNAVAILABLE);
+                assert!(reply.headers.contains_key("retry-after"));
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {}", reply.body),
+        }
+    }
+    assert!(refused > 0, "a stalled broker must not yield 201s");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while gw.call(Method::GET, "/readyz", None, None).await.status
+        != StatusCode::SERVICE_UNAVAILABLE
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readyz never reported the broker"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // It comes back: events are accepted again, and every acknowledged one is stored once.
+    broker.signal("-CONT");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut n = 100;
+    loop {
+        let reply = gw
+            .call(
+                Method::POST,
+                &path,
+                None,
+                Some(&json!({"email": "stall@example.com", "n": n})),
+            )
+            .await;
+        n += 1;
+        if reply.status == StatusCode::CREATED {
+            acknowledged.push(reply.body["id"].as_str().expect("id").to_owned());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery after the broker resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = gw
+            .get(
+                "/v1/contacts/stall@example.com/activities?limit=1000",
+                &gw.admin_key,
+            )
+            .await;
+        let stored: Vec<String> = page.body["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a["eventId"].as_str().expect("id").to_owned())
+            .collect();
+        let mut unique = stored.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), stored.len(), "an event was stored twice");
+        if acknowledged.iter().all(|id| stored.contains(id)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "acknowledged events missing: {stored:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
