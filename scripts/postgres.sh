@@ -37,6 +37,8 @@ start_postgres() {
         || { cat "$PG_DIR/server.log" >&2; return 1; }
     PG_STOP=("${run_as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -m immediate stop)
     export SLUICE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    # For tests that run a server of their own (to restart it under a consumer).
+    export SLUICE_TEST_POSTGRES_BIN="$bin"
     echo "PostgreSQL listening on 127.0.0.1:$port" >&2
 }
 

@@ -100,7 +100,12 @@ impl KafkaSource {
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
+            // A member that dies without leaving holds its partitions this long.
+            .set("session.timeout.ms", "6000")
+            // Also the rebalance timeout: how long a rebalance waits for members to rejoin.
+            // Batches take milliseconds, so a member silent this long has failed (and one
+            // that was only slow rejoins and replays, which changes nothing).
+            .set("max.poll.interval.ms", "10000")
             .create()?;
         consumer.subscribe(&[&config.topic])?;
         let dead_letters: FutureProducer = client_config(&config.brokers)

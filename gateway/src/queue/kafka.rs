@@ -3,9 +3,10 @@
 //! a 503, never a silent drop.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio_util::sync::CancellationToken;
@@ -25,7 +26,10 @@ pub(crate) struct KafkaConfig {
 
 /// The producer side of the queue.
 pub(crate) struct KafkaQueue {
-    producer: FutureProducer,
+    /// Replaced when librdkafka reports a fatal error (an idempotent producer fenced after a
+    /// broker outage, say): such an instance can never send again.
+    producer: RwLock<Arc<FutureProducer>>,
+    settings: ClientConfig,
     topic: String,
     reachable: Arc<AtomicBool>,
 }
@@ -42,7 +46,8 @@ impl KafkaQueue {
     /// Creates the topics when missing and starts the producer.
     pub(crate) async fn start(config: &KafkaConfig) -> Result<KafkaQueue, KafkaError> {
         consumer::kafka::ensure_topics(&config.brokers, &config.topic, config.partitions).await?;
-        let producer: FutureProducer = consumer::kafka::client_config(&config.brokers)
+        let mut settings = consumer::kafka::client_config(&config.brokers);
+        settings
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", config.linger.as_millis().to_string())
@@ -55,35 +60,81 @@ impl KafkaQueue {
             .set(
                 "message.timeout.ms",
                 config.delivery_timeout.as_millis().to_string(),
-            )
-            .create()?;
+            );
+        let producer: FutureProducer = settings.create()?;
         Ok(KafkaQueue {
-            producer,
+            producer: RwLock::new(Arc::new(producer)),
+            settings,
             topic: config.topic.clone(),
             reachable: Arc::new(AtomicBool::new(true)),
         })
     }
 
+    fn producer(&self) -> Arc<FutureProducer> {
+        self.producer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Starts a new producer if `failed` can send no more (a fatal error, or fenced by the
+    /// broker after a bumped epoch) and is still the current one.
+    fn replace_if_dead(&self, failed: &Arc<FutureProducer>, fenced: bool) {
+        let (code, reason) = match failed.client().fatal_error() {
+            Some((code, reason)) => (code, reason),
+            None if fenced => (RDKafkaErrorCode::ProducerFenced, "fenced".to_owned()),
+            None => return,
+        };
+        let mut current = self
+            .producer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !Arc::ptr_eq(&current, failed) {
+            return;
+        }
+        tracing::warn!(?code, %reason, "Kafka producer failed fatally; starting a new one");
+        match self.settings.create::<FutureProducer>() {
+            Ok(fresh) => *current = Arc::new(fresh),
+            Err(error) => tracing::error!(%error, "could not start a new Kafka producer"),
+        }
+    }
+
     /// Sends every message and waits for all their delivery reports.
     pub(crate) async fn publish(&self, messages: Vec<Message>) -> Result<(), QueueError> {
+        let producer = self.producer();
+        self.send_all(&producer, messages).await.map_err(|error| {
+            let fenced = matches!(
+                &error,
+                KafkaError::MessageProduction(
+                    RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch
+                )
+            );
+            self.replace_if_dead(&producer, fenced);
+            match error {
+                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => QueueError::Full,
+                other => QueueError::Unavailable(other.to_string()),
+            }
+        })
+    }
+
+    async fn send_all(
+        &self,
+        producer: &FutureProducer,
+        messages: Vec<Message>,
+    ) -> Result<(), KafkaError> {
         let mut deliveries = Vec::with_capacity(messages.len());
         for message in &messages {
             let record = FutureRecord::to(&self.topic)
                 .key(message.key.as_bytes())
                 .payload(message.payload.as_slice());
-            match self.producer.send_result(record) {
-                Ok(delivery) => deliveries.push(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    return Err(QueueError::Full)
-                }
-                Err((error, _)) => return Err(QueueError::Unavailable(error.to_string())),
-            }
+            let delivery = producer.send_result(record).map_err(|(error, _)| error)?;
+            deliveries.push(delivery);
         }
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => return Err(QueueError::Unavailable(error.to_string())),
-                Err(_) => return Err(QueueError::Unavailable("producer closed".into())),
+                Ok(Err((error, _))) => return Err(error),
+                Err(_) => return Err(KafkaError::Canceled),
             }
         }
         Ok(())
@@ -101,12 +152,11 @@ impl KafkaQueue {
                 () = stop.cancelled() => return,
                 _ = every.tick() => {}
             }
-            let queue = self.clone();
+            let (producer, topic) = (self.producer(), self.topic.clone());
             let reachable = tokio::task::spawn_blocking(move || {
-                queue
-                    .producer
+                producer
                     .client()
-                    .fetch_metadata(Some(&queue.topic), Duration::from_secs(1))
+                    .fetch_metadata(Some(&topic), Duration::from_secs(1))
                     .is_ok()
             })
             .await
@@ -117,7 +167,7 @@ impl KafkaQueue {
 
     /// Delivers everything still buffered, within `timeout`.
     pub(crate) fn flush(&self, timeout: Duration) {
-        if let Err(error) = self.producer.flush(timeout) {
+        if let Err(error) = self.producer().flush(timeout) {
             tracing::warn!(%error, "producer not fully flushed at shutdown");
         }
     }

@@ -102,6 +102,22 @@ impl TestGateway {
         TestGateway::serve(storage, created, dir, configure).await
     }
 
+    /// A gateway on an existing database server's `url`, with a store created there.
+    pub async fn start_on_database(
+        url: String,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestGateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = StorageConfig {
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(url),
+        };
+        let created = gateway::create_store(&storage, "test")
+            .await
+            .expect("store");
+        TestGateway::serve(storage, created, dir, configure).await
+    }
+
     /// Another gateway on the same database, with its own data directory (its own queue).
     pub async fn beside(&self, configure: impl FnOnce(&mut Config)) -> TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -123,6 +139,11 @@ impl TestGateway {
         configure: impl FnOnce(&mut Config),
     ) -> TestGateway {
         gateway::metrics::install_recorder().expect("metrics recorder");
+        // SLUICE_TEST_LOG=debug shows the gateways' logs beside a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("SLUICE_TEST_LOG"))
+            .with_test_writer()
+            .try_init();
         let mut config = Config::with_defaults();
         config.storage = storage.clone();
         configure(&mut config);
@@ -227,7 +248,18 @@ impl TestGateway {
 
     /// Polls the activities of `email` until there are `count`, or fails after 20 s.
     pub async fn activities_eventually(&self, email: &str, count: usize) -> Vec<Value> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        self.activities_within(email, count, Duration::from_secs(20))
+            .await
+    }
+
+    /// Polls the activities of `email` until there are `count`, or fails after `limit`.
+    pub async fn activities_within(
+        &self,
+        email: &str,
+        count: usize,
+        limit: Duration,
+    ) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + limit;
         let path = format!("/v1/contacts/{email}/activities?limit=1000");
         loop {
             let reply = self.get(&path, &self.admin_key).await;
@@ -245,7 +277,7 @@ impl TestGateway {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "only {} of {count} activities for {email} after 20 s: {}",
+                "only {} of {count} activities for {email} after {limit:?}: {}",
                 found.len(),
                 reply.body
             );
