@@ -468,15 +468,20 @@ impl OwnPostgres {
             .unwrap_or(false)
     }
 
-    fn run(&self, tool: &str, args: &[&str]) {
+    /// A PostgreSQL tool, run as the postgres user when this test runs as root.
+    fn tool(&self, tool: &str) -> Command {
         let program = self.bin.join(tool);
-        let mut command = if self.as_root() {
+        if self.as_root() {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(program);
             command
         } else {
             Command::new(program)
-        };
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let mut command = self.tool(tool);
         let output = command.args(args).output().expect("run a PostgreSQL tool");
         assert!(
             output.status.success(),
@@ -509,15 +514,8 @@ impl OwnPostgres {
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data").display().to_string();
-        let program = self.bin.join("pg_ctl");
-        let mut command = if self.as_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
-            command
-        } else {
-            Command::new(program)
-        };
-        let _ = command
+        let _ = self
+            .tool("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "stop"])
             .output();
     }
