@@ -6,8 +6,9 @@
 //! not envelopes go to the dead-letter topic with the reason, and consumption goes on.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -24,7 +25,7 @@ use crate::consume::{Batch, Source, SourceError};
 /// How long a batch waits for more messages once it has one.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
 /// How often consumer lag is measured against the partitions' high watermarks.
-const LAG_EVERY: Duration = Duration::from_secs(2);
+const LAG_EVERY: Duration = Duration::from_secs(5);
 
 /// The dead-letter topic of an events topic.
 pub fn dead_letter_topic(topic: &str) -> String {
@@ -79,8 +80,10 @@ pub struct KafkaSource {
     topic: String,
     /// Highest offset read per partition in the batch in hand.
     pending: HashMap<i32, i64>,
-    lag_measured: Instant,
-    lag: u64,
+    /// Measured off the consume path: asking the broker for watermarks can take seconds, and
+    /// doing it between batches once throttled consumption to one batch per measurement.
+    lag: Arc<AtomicU64>,
+    lag_watch: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -118,8 +121,8 @@ impl KafkaSource {
             dead_letter_topic: dead_letter_topic(&config.topic),
             topic: config.topic.clone(),
             pending: HashMap::new(),
-            lag_measured: Instant::now() - LAG_EVERY,
-            lag: 0,
+            lag: Arc::new(AtomicU64::new(0)),
+            lag_watch: None,
         })
     }
 
@@ -131,48 +134,61 @@ impl KafkaSource {
         }
     }
 
-    /// Messages behind the partitions' high watermarks, measured now and then.
-    async fn measure_lag(&mut self) {
-        if self.lag_measured.elapsed() < LAG_EVERY {
+    /// Starts measuring lag in the background, once, from inside the runtime.
+    fn watch_lag(&mut self) {
+        if self.lag_watch.is_some() {
             return;
         }
-        self.lag_measured = Instant::now();
-        let consumer = self.consumer.clone();
-        let topic = self.topic.clone();
-        let lag = tokio::task::spawn_blocking(move || {
-            let position = consumer.position().ok()?;
-            let mut lag = 0u64;
-            for element in position.elements_for_topic(&topic) {
-                let (_, high) = consumer
-                    .fetch_watermarks(&topic, element.partition(), Duration::from_secs(1))
-                    .ok()?;
-                let at = element.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
-                lag += (high - at).max(0) as u64;
+        let (consumer, topic, lag) = (self.consumer.clone(), self.topic.clone(), self.lag.clone());
+        self.lag_watch = Some(tokio::spawn(async move {
+            loop {
+                let (consumer, topic) = (consumer.clone(), topic.clone());
+                let measured = tokio::task::spawn_blocking(move || measure_lag(&consumer, &topic))
+                    .await
+                    .ok()
+                    .flatten();
+                if let Some(measured) = measured {
+                    lag.store(measured, Ordering::Relaxed);
+                    crate::metrics::report_lag(measured);
+                }
+                tokio::time::sleep(LAG_EVERY).await;
             }
-            Some(lag)
-        })
-        .await
-        .ok()
-        .flatten();
-        if let Some(lag) = lag {
-            self.lag = lag;
+        }));
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        if let Some(watch) = self.lag_watch.take() {
+            watch.abort();
         }
     }
 }
 
+/// Messages behind the assigned partitions' high watermarks.
+fn measure_lag(consumer: &StreamConsumer, topic: &str) -> Option<u64> {
+    let position = consumer.position().ok()?;
+    let mut lag = 0u64;
+    for element in position.elements_for_topic(topic) {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, element.partition(), Duration::from_secs(1))
+            .ok()?;
+        let at = element.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
+        lag += (high - at).max(0) as u64;
+    }
+    Some(lag)
+}
+
 impl Source for KafkaSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
+        self.watch_lag();
         self.pending.clear();
         let mut messages = Vec::new();
         let consumer = self.consumer.clone();
         // Wait for the first message, waking now and then so lag stays current when idle.
         let first = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await;
         match first {
-            Err(_) => {
-                self.measure_lag().await;
-                crate::metrics::report_lag(self.lag);
-                return Ok(Batch::default());
-            }
+            Err(_) => return Ok(Batch::default()),
             Ok(Err(error)) => return Err(SourceError(error.to_string())),
             Ok(Ok(message)) => {
                 self.pending.insert(message.partition(), message.offset());
@@ -193,10 +209,9 @@ impl Source for KafkaSource {
                 Err(_) => break,
             }
         }
-        self.measure_lag().await;
         Ok(Batch {
             next_position: 0,
-            lag: self.lag,
+            lag: self.lag.load(Ordering::Relaxed),
             messages,
         })
     }
