@@ -107,15 +107,20 @@ impl Drop for ConsumerProcess {
     }
 }
 
+/// Posts one order-paid event to the webhook path, whatever the answer.
+async fn post(gw: &TestGateway, email: &str, n: u64) -> crate::harness::Reply {
+    gw.call(
+        Method::POST,
+        &format!("/v1/{}/custom-events/alias/order-paid", gw.store_id),
+        None,
+        Some(&json!({"email": email, "n": n})),
+    )
+    .await
+}
+
+/// Posts one order-paid event that must be accepted; its id.
 async fn send(gw: &TestGateway, email: &str, n: u64) -> String {
-    let reply = gw
-        .call(
-            Method::POST,
-            &format!("/v1/{}/custom-events/alias/order-paid", gw.store_id),
-            None,
-            Some(&json!({"email": email, "n": n})),
-        )
-        .await;
+    let reply = post(gw, email, n).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     reply.body["id"].as_str().expect("id").to_owned()
 }
@@ -315,7 +320,6 @@ async fn a_stalled_broker_gets_503s_and_nothing_acknowledged_is_lost() {
     })
     .await;
     gw.event_type(order_paid()).await;
-    let path = format!("/v1/{}/custom-events/alias/order-paid", gw.store_id);
     let mut acknowledged = Vec::new();
     for n in 0..10 {
         acknowledged.push(send(&gw, "stall@example.com", n).await);
@@ -326,14 +330,7 @@ async fn a_stalled_broker_gets_503s_and_nothing_acknowledged_is_lost() {
     broker.signal("-STOP");
     let mut refused = 0;
     for n in 10..14 {
-        let reply = gw
-            .call(
-                Method::POST,
-                &path,
-                None,
-                Some(&json!({"email": "stall@example.com", "n": n})),
-            )
-            .await;
+        let reply = post(&gw, "stall@example.com", n).await;
         match reply.status {
             StatusCode::CREATED => {
                 acknowledged.push(reply.body["id"].as_str().expect("id").to_owned())
@@ -363,14 +360,7 @@ async fn a_stalled_broker_gets_503s_and_nothing_acknowledged_is_lost() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut n = 100;
     loop {
-        let reply = gw
-            .call(
-                Method::POST,
-                &path,
-                None,
-                Some(&json!({"email": "stall@example.com", "n": n})),
-            )
-            .await;
+        let reply = post(&gw, "stall@example.com", n).await;
         n += 1;
         if reply.status == StatusCode::CREATED {
             acknowledged.push(reply.body["id"].as_str().expect("id").to_owned());
