@@ -19,3 +19,13 @@ pub fn format(at: OffsetDateTime) -> String {
         .format(FORMAT)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000Z"))
 }
+
+/// `duration` from now, formatted for storage.
+pub fn after(duration: std::time::Duration) -> String {
+    format(OffsetDateTime::now_utc() + duration)
+}
+
+/// Reads a stored timestamp back.
+pub fn parse(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::contacts;
 use crate::metrics;
+use crate::webhooks::Wake;
 
 /// Most messages taken from the queue per store transaction.
 pub const MAX_BATCH: usize = 512;
@@ -47,7 +48,13 @@ pub trait Source: Send {
 }
 
 /// Consumes `source` into `db` until `shutdown` is cancelled; the batch in hand is finished first.
-pub async fn run<S: Source>(mut source: S, db: AnyPool, shutdown: CancellationToken) -> S {
+/// `deliveries` is woken when a batch adds outbound deliveries.
+pub async fn run<S: Source>(
+    mut source: S,
+    db: AnyPool,
+    deliveries: Wake,
+    shutdown: CancellationToken,
+) -> S {
     loop {
         let batch = tokio::select! {
             biased;
@@ -90,7 +97,12 @@ pub async fn run<S: Source>(mut source: S, db: AnyPool, shutdown: CancellationTo
         let mut backoff = Duration::from_millis(100);
         loop {
             match contacts::apply(&db, &envelopes).await {
-                Ok(_) => break,
+                Ok(applied) => {
+                    if applied.deliveries > 0 {
+                        deliveries.notify_one();
+                    }
+                    break;
+                }
                 Err(error) => {
                     tracing::warn!(%error, ?backoff, "storing effects failed; retrying the batch");
                     if pause(&shutdown, backoff).await {

@@ -98,6 +98,23 @@ pub async fn ping(pool: &AnyPool) -> Result<(), DbError> {
     Ok(())
 }
 
+/// `($1, $2), ($3, $4), …`: placeholders for `rows` rows of `columns` values, for multi-row
+/// statements that both engines accept.
+pub(crate) fn row_placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", list_placeholders(row * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$first, $first+1, …`: `count` placeholders, for `IN (…)` lists.
+pub(crate) fn list_placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn create_sqlite_parent(url: &str) -> Result<(), DbError> {
     let path = url
         .trim_start_matches("sqlite://")

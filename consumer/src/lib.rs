@@ -9,3 +9,5 @@ pub mod contacts;
 pub mod db;
 pub mod kafka;
 pub mod metrics;
+pub mod webhooks;
+pub mod workflows;

@@ -40,6 +40,10 @@ async fn main() -> anyhow::Result<()> {
         group: config.group.clone(),
     })
     .context("joining the consumer group")?;
+    let dispatcher =
+        consumer::webhooks::Dispatcher::new(db.clone(), config.delivery.delivery_config())
+            .context("starting the webhook client")?;
+    let wake = dispatcher.wake();
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -47,8 +51,10 @@ async fn main() -> anyhow::Result<()> {
         stop.cancel();
     });
     tracing::info!(group = %config.group, topic = %config.kafka_topic, "consuming");
-    let source = consumer::consume::run(source, db.clone(), shutdown).await;
+    let delivering = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let source = consumer::consume::run(source, db.clone(), wake, shutdown).await;
     source.commit_now();
+    let _ = delivering.await;
     db.close().await;
     tracing::info!("consumer stopped");
     Ok(())

@@ -34,3 +34,18 @@ pub(crate) fn report_end_to_end(received_at: &str) {
         metrics::histogram!("sluice_event_end_to_end_seconds").record(seconds.max(0.0));
     }
 }
+
+/// One delivery attempt's outcome: delivered, retrying or failed (dead-lettered).
+pub(crate) fn report_delivery(outcome: &'static str) {
+    metrics::counter!("sluice_webhook_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+/// How long one delivery attempt took, answer or not.
+pub(crate) fn report_delivery_duration(elapsed: std::time::Duration) {
+    metrics::histogram!("sluice_webhook_delivery_duration_seconds").record(elapsed.as_secs_f64());
+}
+
+/// One workflow run: completed or failed.
+pub(crate) fn report_workflow_run(outcome: &'static str) {
+    metrics::counter!("sluice_workflow_runs_total", "outcome" => outcome).increment(1);
+}

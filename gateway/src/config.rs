@@ -115,9 +115,8 @@ pub struct Config {
     /// Largest event body accepted, in bytes.
     #[arg(long, env = "SLUICE_MAX_EVENT_BYTES", default_value = "524288")]
     pub max_event_bytes: NonZeroU32,
-    /// Allow outbound webhooks to loopback, private and link-local addresses.
-    #[arg(long, env = "SLUICE_ALLOW_PRIVATE_TARGETS")]
-    pub allow_private_targets: bool,
+    #[command(flatten)]
+    pub delivery: consumer::config::DeliveryArgs,
     /// Base URL that event types' `endpointUrl` start with; defaults to the request's Host.
     #[arg(long, env = "SLUICE_PUBLIC_URL")]
     pub public_url: Option<url::Url>,

@@ -41,6 +41,8 @@ pub enum StartError {
     Queue(String),
     #[error("could not start the Kafka producer: {0}")]
     Kafka(#[source] rdkafka::error::KafkaError),
+    #[error("could not start the webhook client: {0}")]
+    Webhooks(String),
 }
 
 /// Serves `listener` with `config` until `shutdown` resolves and in-flight requests finish.
@@ -79,13 +81,22 @@ pub async fn run(
             (queue::Queue::Kafka(producer), None)
         }
     };
+    // The dispatcher runs wherever the consumer does: the consumer wakes it as it adds
+    // deliveries, and management calls (test, retry) reach it through the outbox.
     let consumer = if runs_consumer {
-        Some(spawn_consumer(
+        let dispatcher =
+            consumer::webhooks::Dispatcher::new(db.clone(), config.delivery.delivery_config())
+                .map_err(|e| StartError::Webhooks(e.to_string()))?;
+        let wake = dispatcher.wake();
+        let delivering = tokio::spawn(dispatcher.run(background.clone()));
+        let consuming = spawn_consumer(
             &config,
             embedded_source,
             db.clone(),
+            wake,
             background.clone(),
-        )?)
+        )?;
+        Some((consuming, delivering))
     } else {
         None
     };
@@ -99,8 +110,9 @@ pub async fn run(
     // producer delivers what it buffers, and dropping the last handle on the embedded queue
     // lets its writer finish and sync what it holds.
     background.cancel();
-    if let Some(consumer) = consumer {
-        let _ = consumer.await;
+    if let Some((consuming, delivering)) = consumer {
+        let _ = consuming.await;
+        let _ = delivering.await;
     }
     let _ = sweeper.await;
     if let queue::Queue::Kafka(producer) = &queue {
@@ -128,11 +140,12 @@ fn spawn_consumer(
     config: &Config,
     embedded: Option<queue::embedded::EmbeddedSource>,
     db: sqlx::AnyPool,
+    wake: consumer::webhooks::Wake,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, StartError> {
     Ok(match embedded {
         Some(source) => tokio::spawn(async move {
-            consumer::consume::run(source, db, stop).await;
+            consumer::consume::run(source, db, wake, stop).await;
         }),
         None => {
             let source = consumer::kafka::KafkaSource::new(&consumer::kafka::KafkaSourceConfig {
@@ -142,7 +155,9 @@ fn spawn_consumer(
             })
             .map_err(StartError::Kafka)?;
             tokio::spawn(async move {
-                consumer::consume::run(source, db, stop).await.commit_now();
+                consumer::consume::run(source, db, wake, stop)
+                    .await
+                    .commit_now();
             })
         }
     })

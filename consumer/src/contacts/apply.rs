@@ -22,6 +22,10 @@ pub struct Applied {
     pub contacts_created: u64,
     /// Contacts that existed and were touched.
     pub contacts_updated: u64,
+    /// Workflow runs completed.
+    pub workflow_runs: u64,
+    /// Outbound deliveries added to the outbox.
+    pub deliveries: u64,
 }
 
 /// Records each event's activity and upserts its contact, all or nothing. An event id already
@@ -53,6 +57,7 @@ pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied,
         );
     }
     let contacts: Vec<_> = contacts.into_iter().collect();
+    let mut created_contacts = HashSet::new();
     for chunk in contacts.chunks(ROWS_PER_STATEMENT) {
         let created = create_contacts(&mut tx, chunk, &now).await?;
         let existing: Vec<_> = chunk
@@ -62,26 +67,29 @@ pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied,
         touch_contacts(&mut tx, &existing, &now).await?;
         applied.contacts_created += created.len() as u64;
         applied.contacts_updated += existing.len() as u64;
+        created_contacts.extend(created);
     }
+
+    // Workflows and deliveries join the same transaction: an event's effects and the webhooks
+    // announcing them are stored together, once.
+    let mut seen = HashSet::new();
+    let new_events: Vec<&EventEnvelope> = envelopes
+        .iter()
+        .filter(|e| recorded.contains(e.id.as_str()) && seen.insert(e.id.as_str()))
+        .collect();
+    let workflows = crate::workflows::run(&mut tx, &new_events, &now).await?;
+    let mut deliveries =
+        crate::webhooks::events::for_batch(&mut tx, &new_events, &created_contacts, &now).await?;
+    deliveries.extend(workflows.deliveries);
+    crate::webhooks::outbox::enqueue(&mut tx, &deliveries, &now).await?;
+    applied.workflow_runs = workflows.runs;
+    applied.deliveries = deliveries.len() as u64;
     tx.commit().await?;
     metrics::report_applied(&applied);
     for envelope in envelopes {
         metrics::report_end_to_end(&envelope.received_at);
     }
     Ok(applied)
-}
-
-/// `$1, $2, …` placeholders for `rows` rows of `columns` values.
-fn placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let values: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", row * columns + c))
-                .collect();
-            format!("({})", values.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Inserts the activities; returns the ids that were new. A repeated id (in the store or
@@ -102,7 +110,7 @@ async fn record_activities(
             "INSERT INTO activities \
              (event_id, store_id, contact_key, event_type_id, alias, fields, received_at, recorded_at) \
              VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            placeholders(chunk.len(), 8)
+            crate::db::row_placeholders(chunk.len(), 8)
         );
         let mut query = sqlx::query_as::<_, (String,)>(&sql);
         for envelope in chunk {
@@ -135,7 +143,7 @@ async fn create_contacts(
     let sql = format!(
         "INSERT INTO contacts (store_id, contact_key, email, tracker_id, fields, created_at, updated_at) \
          VALUES {} ON CONFLICT (store_id, contact_key) DO NOTHING RETURNING store_id, contact_key",
-        placeholders(contacts.len(), 7)
+        crate::db::row_placeholders(contacts.len(), 7)
     );
     let mut query = sqlx::query_as::<_, (String, String)>(&sql);
     for ((store, key), contact) in contacts {
@@ -166,10 +174,9 @@ async fn touch_contacts(
         by_store.entry(store).or_default().push(key.as_str());
     }
     for (store, keys) in by_store {
-        let list: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
         let sql = format!(
             "UPDATE contacts SET updated_at = $1 WHERE store_id = $2 AND contact_key IN ({})",
-            list.join(", ")
+            crate::db::list_placeholders(3, keys.len())
         );
         let mut query = sqlx::query(&sql).bind(now).bind(store);
         for key in keys {

@@ -1,0 +1,421 @@
+//! The dispatcher: claims due deliveries from the outbox, sends each signed, and records what
+//! happened. Each endpoint has its own small concurrency limit and endpoints at their limit are
+//! skipped when claiming, so a slow or dead endpoint holds only its own slots and never delays
+//! another's deliveries.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use schemas::EventTypeDefinition;
+use sqlx::AnyPool;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::outbox::{self, Claimed, Outcome};
+use super::{sign, target, RetrySchedule};
+use crate::{clock, metrics};
+
+/// Wakes the dispatcher when deliveries were just added, instead of waiting for its next poll.
+pub type Wake = Arc<Notify>;
+
+/// How deliveries are sent.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Let deliveries reach loopback, private and link-local addresses.
+    pub allow_private_targets: bool,
+    /// How long an endpoint has to answer.
+    pub timeout: Duration,
+    /// When failed deliveries are tried again.
+    pub retries: RetrySchedule,
+    /// How long an endpoint may fail before it is disabled.
+    pub disable_after: Duration,
+    /// Attempts in flight to one endpoint at once.
+    pub per_endpoint: usize,
+    /// Attempts in flight in all.
+    pub max_in_flight: usize,
+    /// How often the outbox is read when nothing wakes the dispatcher.
+    pub poll_every: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            allow_private_targets: false,
+            timeout: Duration::from_secs(15),
+            retries: RetrySchedule::default(),
+            disable_after: Duration::from_secs(24 * 60 * 60),
+            per_endpoint: 4,
+            max_in_flight: 256,
+            poll_every: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Sends the outbox's deliveries until shut down.
+#[derive(Debug)]
+pub struct Dispatcher {
+    db: AnyPool,
+    shared: Arc<Shared>,
+    endpoints: HashMap<String, Arc<Semaphore>>,
+    in_flight: Arc<Semaphore>,
+}
+
+/// What every attempt needs.
+#[derive(Debug)]
+struct Shared {
+    db: AnyPool,
+    config: DeliveryConfig,
+    client: reqwest::Client,
+    wake: Wake,
+}
+
+/// Where a claimed delivery goes and how it is signed, read when it is claimed so that a
+/// changed URL or secret applies to pending retries too.
+#[derive(Debug, Clone)]
+enum Target {
+    Send {
+        url: String,
+        secret: String,
+        headers: Vec<(String, String)>,
+    },
+    /// The subscription is paused or disabled, or the send type was deleted.
+    Closed(&'static str),
+}
+
+impl Dispatcher {
+    /// A dispatcher with its HTTP client; fails only if the TLS backend cannot start.
+    pub fn new(db: AnyPool, config: DeliveryConfig) -> Result<Dispatcher, reqwest::Error> {
+        let mut client = reqwest::Client::builder()
+            .user_agent(concat!("Sluice-Webhooks/", env!("CARGO_PKG_VERSION")))
+            // A redirect could lead anywhere, including inside; it counts as a failure.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(config.per_endpoint);
+        if !config.allow_private_targets {
+            client = client.dns_resolver(target::guarded_resolver());
+        }
+        let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
+        Ok(Dispatcher {
+            db: db.clone(),
+            shared: Arc::new(Shared {
+                db,
+                client: client.build()?,
+                config,
+                wake: Arc::new(Notify::new()),
+            }),
+            endpoints: HashMap::new(),
+            in_flight,
+        })
+    }
+
+    /// The handle that wakes this dispatcher.
+    pub fn wake(&self) -> Wake {
+        self.shared.wake.clone()
+    }
+
+    /// Dispatches until `shutdown`; attempts still in flight then get a short grace, and any
+    /// cut off are tried again once their lease runs out.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut attempts = JoinSet::new();
+        loop {
+            while attempts.try_join_next().is_some() {}
+            let full = self.shared.config.per_endpoint;
+            self.endpoints
+                .retain(|_, slots| slots.available_permits() < full);
+            let started = match self.dispatch_due(&mut attempts).await {
+                Ok(started) => started,
+                Err(error) => {
+                    tracing::warn!(%error, "reading the delivery outbox failed; retrying");
+                    0
+                }
+            };
+            if started > 0 {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.shared.wake.notified() => {}
+                () = tokio::time::sleep(self.shared.config.poll_every) => {}
+            }
+        }
+        let drained = tokio::time::timeout(Duration::from_secs(2), async {
+            while attempts.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            attempts.abort_all();
+        }
+    }
+
+    /// Claims what can start now and starts it; returns how many attempts started.
+    async fn dispatch_due(&mut self, attempts: &mut JoinSet<()>) -> Result<usize, sqlx::Error> {
+        let free = self.in_flight.available_permits();
+        if free == 0 {
+            return Ok(0);
+        }
+        let saturated: Vec<String> = self
+            .endpoints
+            .iter()
+            .filter(|(_, slots)| slots.available_permits() == 0)
+            .map(|(endpoint, _)| endpoint.clone())
+            .collect();
+        let now = clock::now();
+        let due = outbox::due(&self.db, &now, &saturated, free.min(256) * 2).await?;
+        let per_endpoint = self.shared.config.per_endpoint;
+        let mut slots: HashMap<&str, usize> = HashMap::new();
+        let mut picked = Vec::new();
+        for (id, endpoint) in &due {
+            let left = slots.entry(endpoint.as_str()).or_insert_with(|| {
+                self.endpoints
+                    .get(endpoint)
+                    .map_or(per_endpoint, |s| s.available_permits())
+            });
+            if *left > 0 && picked.len() < free {
+                *left -= 1;
+                picked.push(id.clone());
+            }
+        }
+        let lease_until = clock::after(super::lease(self.shared.config.timeout));
+        let claimed = outbox::claim(&self.db, &picked, &now, &lease_until).await?;
+        let targets = targets(&self.db, &claimed).await?;
+        let mut started = 0;
+        for delivery in claimed {
+            let endpoint_slots = self
+                .endpoints
+                .entry(delivery.endpoint().to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(per_endpoint)))
+                .clone();
+            // Both succeed: slots were counted above and only this loop takes them. Should
+            // one not, the lease makes the delivery due again.
+            let (Ok(endpoint), Ok(global)) = (
+                endpoint_slots.try_acquire_owned(),
+                self.in_flight.clone().try_acquire_owned(),
+            ) else {
+                continue;
+            };
+            let target = targets
+                .get(delivery.endpoint())
+                .cloned()
+                .unwrap_or(Target::Closed("the endpoint no longer exists"));
+            attempts.spawn(attempt(
+                self.shared.clone(),
+                delivery,
+                target,
+                [endpoint, global],
+            ));
+            started += 1;
+        }
+        Ok(started)
+    }
+}
+
+/// Reads the targets of claimed deliveries: two queries, whatever the number.
+async fn targets(
+    db: &AnyPool,
+    claimed: &[Claimed],
+) -> Result<HashMap<String, Target>, sqlx::Error> {
+    let mut found = HashMap::new();
+    let webhooks: Vec<&str> = claimed
+        .iter()
+        .filter_map(|c| c.webhook_id.as_deref())
+        .collect();
+    if !webhooks.is_empty() {
+        let sql = format!(
+            "SELECT id, target_url, secret, is_active, status FROM webhooks WHERE id IN ({})",
+            crate::db::list_placeholders(1, webhooks.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String, i64, String)>(&sql);
+        for id in &webhooks {
+            query = query.bind(*id);
+        }
+        for (id, url, secret, active, status) in query.fetch_all(db).await? {
+            let target = if active == 0 {
+                Target::Closed("the webhook is not active")
+            } else if status != super::ENABLED {
+                Target::Closed("the webhook was disabled after failing for too long")
+            } else {
+                Target::Send {
+                    url,
+                    secret,
+                    headers: Vec::new(),
+                }
+            };
+            found.insert(id, target);
+        }
+    }
+    let types: Vec<&str> = claimed
+        .iter()
+        .filter(|c| c.webhook_id.is_none())
+        .filter_map(|c| c.event_type_id.as_deref())
+        .collect();
+    if !types.is_empty() {
+        let sql = format!(
+            "SELECT id, body, signing_secret FROM event_types WHERE id IN ({})",
+            crate::db::list_placeholders(1, types.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(&sql);
+        for id in &types {
+            query = query.bind(*id);
+        }
+        for (id, body, secret) in query.fetch_all(db).await? {
+            let target = match serde_json::from_str::<EventTypeDefinition>(&body) {
+                Ok(EventTypeDefinition {
+                    webhook_url: Some(url),
+                    webhook_headers,
+                    ..
+                }) => Target::Send {
+                    url,
+                    secret: secret.unwrap_or_default(),
+                    headers: webhook_headers
+                        .into_iter()
+                        .map(|h| (h.name, h.value))
+                        .collect(),
+                },
+                _ => Target::Closed("the event type is no longer a send type"),
+            };
+            found.insert(id, target);
+        }
+    }
+    Ok(found)
+}
+
+/// One attempt, from send to recorded outcome. The permits are held until it is recorded.
+async fn attempt(
+    shared: Arc<Shared>,
+    delivery: Claimed,
+    target: Target,
+    _slots: [OwnedSemaphorePermit; 2],
+) {
+    let started = Instant::now();
+    let (outcome, retryable) = match &target {
+        Target::Closed(why) => (
+            Outcome {
+                status_code: None,
+                error: Some((*why).to_owned()),
+            },
+            false,
+        ),
+        Target::Send {
+            url,
+            secret,
+            headers,
+        } => (send(&shared, &delivery, url, secret, headers).await, true),
+    };
+    let delivered = outcome.error.is_none();
+    metrics::report_delivery_duration(started.elapsed());
+    if let Err(error) = record(&shared, &delivery, &outcome, delivered, retryable).await {
+        // The lease makes the delivery due again, so it is retried rather than lost.
+        tracing::warn!(%error, delivery = %delivery.id, "recording a delivery attempt failed");
+    }
+    shared.wake.notify_one();
+}
+
+/// POSTs the payload with its Standard Webhooks headers; None error means a 2xx.
+async fn send(
+    shared: &Shared,
+    delivery: &Claimed,
+    url: &str,
+    secret: &str,
+    headers: &[(String, String)],
+) -> Outcome {
+    let failed = |error: String| Outcome {
+        status_code: None,
+        error: Some(error),
+    };
+    if let Err(error) = target::check_url(url, shared.config.allow_private_targets) {
+        return failed(format!("target refused: {error}"));
+    }
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signature = sign::signature(
+        secret,
+        &delivery.message_id,
+        timestamp,
+        delivery.payload.as_bytes(),
+    );
+    let mut request = shared
+        .client
+        .post(url)
+        .timeout(shared.config.timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let request = request
+        .header("webhook-id", delivery.message_id.as_str())
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .header("x-sluice-event", delivery.event.as_str())
+        .body(delivery.payload.clone());
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status();
+            Outcome {
+                status_code: Some(status.as_u16()),
+                error: (!status.is_success()).then(|| format!("the endpoint answered {status}")),
+            }
+        }
+        Err(error) if error.is_timeout() => failed(format!(
+            "no answer within {} s",
+            shared.config.timeout.as_secs_f64()
+        )),
+        Err(error) => failed(describe(&error)),
+    }
+}
+
+/// The innermost cause, which says what went wrong (refused address, connection refused).
+fn describe(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let detail = cause.to_string();
+    if error.is_connect() {
+        format!("could not connect: {detail}")
+    } else {
+        format!("request failed: {detail}")
+    }
+}
+
+/// Stores the outcome: delivered, due again later, or failed for good, and tracks how long
+/// a subscription has been failing.
+async fn record(
+    shared: &Shared,
+    delivery: &Claimed,
+    outcome: &Outcome,
+    delivered: bool,
+    retryable: bool,
+) -> Result<(), sqlx::Error> {
+    let db = &shared.db;
+    let now = clock::now();
+    if delivered {
+        metrics::report_delivery("delivered");
+        outbox::record(db, &delivery.id, outbox::DELIVERED, None, outcome, &now).await?;
+        if let Some(webhook) = &delivery.webhook_id {
+            super::health::succeeded(db, webhook).await?;
+        }
+        return Ok(());
+    }
+    let retry = retryable
+        .then(|| shared.config.retries.after(delivery.attempts))
+        .flatten();
+    match retry {
+        Some(delay) => {
+            metrics::report_delivery("retrying");
+            let at = clock::after(delay);
+            outbox::record(db, &delivery.id, outbox::PENDING, Some(&at), outcome, &now).await?;
+        }
+        None => {
+            metrics::report_delivery("failed");
+            outbox::record(db, &delivery.id, outbox::FAILED, None, outcome, &now).await?;
+        }
+    }
+    if retryable {
+        if let Some(webhook) = &delivery.webhook_id {
+            super::health::failed(db, webhook, shared.config.disable_after).await?;
+        }
+    }
+    Ok(())
+}

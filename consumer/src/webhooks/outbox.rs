@@ -1,0 +1,344 @@
+//! The deliveries table: written with the effects that cause deliveries, claimed by
+//! dispatchers with a lease, and marked delivered, rescheduled or dead-lettered.
+
+use serde::Serialize;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::db::list_placeholders;
+
+/// Waiting to be sent, now or at `next_attempt_at`.
+pub const PENDING: &str = "pending";
+/// A 2xx answer was received.
+pub const DELIVERED: &str = "delivered";
+/// Every try failed; kept for inspection and a manual retry.
+pub const FAILED: &str = "failed";
+
+/// Rows per multi-row insert: 10 parameters a row.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// A delivery to add to the outbox.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub store_id: String,
+    pub message_id: String,
+    /// The subscription it goes to, or
+    pub webhook_id: Option<String>,
+    /// the send event type whose `webhookUrl` it goes to.
+    pub event_type_id: Option<String>,
+    pub event: String,
+    pub payload: String,
+}
+
+/// Adds deliveries, due now, inside the caller's transaction.
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Any>,
+    deliveries: &[NewDelivery],
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        let sql = insert_sql(chunk.len());
+        let mut query = sqlx::query(&sql);
+        for delivery in chunk {
+            query = query
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&delivery.store_id)
+                .bind(&delivery.message_id)
+                .bind(&delivery.webhook_id)
+                .bind(&delivery.event_type_id)
+                .bind(&delivery.event)
+                .bind(&delivery.payload)
+                .bind(now)
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The multi-row insert; status and attempts are the same for every new row.
+fn insert_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let n = |c: usize| row * 10 + c;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, '{PENDING}', 0, ${}, ${}, ${})",
+                n(1),
+                n(2),
+                n(3),
+                n(4),
+                n(5),
+                n(6),
+                n(7),
+                n(8),
+                n(9),
+                n(10)
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO deliveries (id, store_id, message_id, webhook_id, event_type_id, event, \
+         payload, status, attempts, next_attempt_at, created_at, updated_at) VALUES {}",
+        values.join(", ")
+    )
+}
+
+/// A delivery a dispatcher has reserved for one attempt.
+#[derive(Debug, Clone)]
+pub(crate) struct Claimed {
+    pub id: String,
+    pub message_id: String,
+    pub webhook_id: Option<String>,
+    pub event_type_id: Option<String>,
+    pub event: String,
+    pub payload: String,
+    /// Including the attempt about to be made.
+    pub attempts: u32,
+}
+
+impl Claimed {
+    /// The key per-endpoint limits and failure tracking use.
+    pub(crate) fn endpoint(&self) -> &str {
+        self.webhook_id
+            .as_deref()
+            .or(self.event_type_id.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// Due deliveries, oldest first, skipping endpoints that have no free slot: `(id, endpoint)`.
+pub(crate) async fn due(
+    db: &AnyPool,
+    now: &str,
+    saturated: &[String],
+    limit: usize,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let exclude = if saturated.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "AND COALESCE(webhook_id, event_type_id) NOT IN ({})",
+            list_placeholders(3, saturated.len())
+        )
+    };
+    let sql = format!(
+        "SELECT id, COALESCE(webhook_id, event_type_id) FROM deliveries \
+         WHERE status = '{PENDING}' AND next_attempt_at <= $1 {exclude} \
+         ORDER BY next_attempt_at LIMIT $2"
+    );
+    let mut query = sqlx::query_as::<_, (String, String)>(&sql)
+        .bind(now)
+        .bind(limit as i64);
+    for endpoint in saturated {
+        query = query.bind(endpoint);
+    }
+    query.fetch_all(db).await
+}
+
+/// Reserves these deliveries until `lease_until` and counts the attempt. The due condition is
+/// checked again in the UPDATE, so of two dispatchers racing for a row only one gets it.
+pub(crate) async fn claim(
+    db: &AnyPool,
+    ids: &[String],
+    now: &str,
+    lease_until: &str,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "UPDATE deliveries SET next_attempt_at = $1, attempts = attempts + 1 \
+         WHERE status = '{PENDING}' AND next_attempt_at <= $2 AND id IN ({}) \
+         RETURNING id, message_id, webhook_id, event_type_id, event, payload, attempts",
+        list_placeholders(3, ids.len())
+    );
+    let mut query = sqlx::query_as::<
+        _,
+        (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            i64,
+        ),
+    >(&sql)
+    .bind(lease_until)
+    .bind(now);
+    for id in ids {
+        query = query.bind(id);
+    }
+    Ok(query
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(
+            |(id, message_id, webhook_id, event_type_id, event, payload, attempts)| Claimed {
+                id,
+                message_id,
+                webhook_id,
+                event_type_id,
+                event,
+                payload,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            },
+        )
+        .collect())
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// Records an attempt: delivered, due again at `retry_at`, or failed for good.
+pub(crate) async fn record(
+    db: impl Executor<'_, Database = Any>,
+    id: &str,
+    status: &str,
+    retry_at: Option<&str>,
+    outcome: &Outcome,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE deliveries SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+         last_status_code = $3, last_error = $4, updated_at = $5 WHERE id = $6",
+    )
+    .bind(status)
+    .bind(retry_at)
+    .bind(outcome.status_code.map(i64::from))
+    .bind(outcome.error.as_deref())
+    .bind(now)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// One delivery as the deliveries API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    pub id: String,
+    pub message_id: String,
+    pub webhook_id: Option<String>,
+    #[serde(rename = "type")]
+    pub event: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<String>,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+type ViewRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+    String,
+    String,
+);
+
+const VIEW_COLUMNS: &str = "id, message_id, webhook_id, event, status, attempts, \
+     next_attempt_at, last_status_code, last_error, created_at, updated_at";
+
+fn view(row: ViewRow) -> DeliveryView {
+    let (id, message_id, webhook_id, event, status, attempts, next, code, error, created, updated) =
+        row;
+    DeliveryView {
+        next_attempt_at: (status == PENDING).then_some(next),
+        id,
+        message_id,
+        webhook_id,
+        event,
+        status,
+        attempts,
+        last_status_code: code,
+        last_error: error,
+        created_at: created,
+        updated_at: updated,
+    }
+}
+
+/// A webhook's deliveries, newest first, after the cursor id `before` when given.
+pub async fn list(
+    db: &AnyPool,
+    webhook_id: &str,
+    status: Option<&str>,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<DeliveryView>, sqlx::Error> {
+    // Conditions are added only when given: a typed NULL parameter is not portable.
+    let mut sql = format!("SELECT {VIEW_COLUMNS} FROM deliveries WHERE webhook_id = $1");
+    let mut next = 2;
+    for (value, condition) in [(status, "status ="), (before, "id <")] {
+        if value.is_some() {
+            sql.push_str(&format!(" AND {condition} ${next}"));
+            next += 1;
+        }
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${next}"));
+    let mut query = sqlx::query_as::<_, ViewRow>(&sql).bind(webhook_id);
+    for value in [status, before].into_iter().flatten() {
+        query = query.bind(value);
+    }
+    Ok(query
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect())
+}
+
+/// Makes a webhook's delivery due now, whatever its state, and returns it; None when the
+/// webhook has no such delivery.
+pub async fn retry_now(
+    db: &AnyPool,
+    webhook_id: &str,
+    delivery_id: &str,
+) -> Result<Option<DeliveryView>, sqlx::Error> {
+    let now = crate::clock::now();
+    let sql = format!(
+        "UPDATE deliveries SET status = '{PENDING}', next_attempt_at = $1, updated_at = $1 \
+         WHERE id = $2 AND webhook_id = $3 RETURNING {VIEW_COLUMNS}"
+    );
+    Ok(sqlx::query_as::<_, ViewRow>(&sql)
+        .bind(&now)
+        .bind(delivery_id)
+        .bind(webhook_id)
+        .fetch_optional(db)
+        .await?
+        .map(view))
+}
+
+/// Adds one delivery outside any event (the test endpoint); returns its id.
+pub async fn enqueue_one(db: &AnyPool, delivery: NewDelivery) -> Result<String, sqlx::Error> {
+    let now = crate::clock::now();
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(&insert_sql(1))
+        .bind(&id)
+        .bind(&delivery.store_id)
+        .bind(&delivery.message_id)
+        .bind(&delivery.webhook_id)
+        .bind(&delivery.event_type_id)
+        .bind(&delivery.event)
+        .bind(&delivery.payload)
+        .bind(&now)
+        .bind(&now)
+        .bind(&now)
+        .execute(db)
+        .await?;
+    Ok(id)
+}

@@ -1,0 +1,182 @@
+//! Where outbound webhooks may go. Targets are checked when a subscription is saved and again
+//! at every connection, after DNS, so a name that later resolves to an internal address (DNS
+//! rebinding) is refused too. Loopback, private, link-local (cloud metadata at 169.254.169.254),
+//! shared, unspecified, multicast and documentation ranges are refused unless the operator
+//! allows private targets.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// Why a target URL is refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    #[error("must be an absolute http or https URL")]
+    NotHttp,
+    #[error("resolves to a loopback, private or link-local address, which is not allowed")]
+    Private,
+    #[error("its host name could not be resolved")]
+    Unresolved,
+}
+
+/// Checks a URL's form, and its host when it is an address or `localhost`. Names are checked
+/// again when a delivery connects, so this is the early, clear answer, not the guard itself.
+pub fn check_url(url: &str, allow_private: bool) -> Result<url::Url, TargetError> {
+    let parsed = url::Url::parse(url).map_err(|_| TargetError::NotHttp)?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(TargetError::NotHttp);
+    }
+    let private = match parsed.host() {
+        None => return Err(TargetError::NotHttp),
+        Some(url::Host::Ipv4(ip)) => is_forbidden(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_forbidden(IpAddr::V6(ip)),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    if private && !allow_private {
+        return Err(TargetError::Private);
+    }
+    Ok(parsed)
+}
+
+/// Whether an address is one outbound webhooks must not reach by default.
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => is_forbidden_v4(ip),
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => is_forbidden_v4(v4),
+            None => is_forbidden_v6(ip),
+        },
+    }
+}
+
+fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        // 100.64.0.0/10, carrier-grade NAT: reachable inside many clouds.
+        || (a == 100 && (64..128).contains(&b))
+        // 198.18.0.0/15, benchmarking networks.
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240
+}
+
+fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || ip.is_unique_local()
+        || ip.is_unicast_link_local()
+        // 64:ff9b::/96, NAT64: the low 32 bits are an IPv4 address that may be internal.
+        || (ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && {
+            let [.., hi, lo] = ip.segments();
+            is_forbidden_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)))
+        })
+}
+
+/// A DNS resolver for the delivery client that drops forbidden addresses, so the connection
+/// is made only to an address that was checked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GuardedResolver;
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            // Port 0 is replaced by the URL's port by the client.
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|addr| !is_forbidden(addr.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let error: Box<dyn std::error::Error + Send + Sync> = if found.is_empty() {
+                    Box::new(TargetError::Unresolved)
+                } else {
+                    Box::new(TargetError::Private)
+                };
+                return Err(error);
+            }
+            let addrs: Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The resolver to install, as the client wants it.
+pub(crate) fn guarded_resolver() -> Arc<GuardedResolver> {
+    Arc::new(GuardedResolver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_internal_addresses_by_default() {
+        for url in [
+            "http://127.0.0.1/hook",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://localhost:8080/",
+            "http://api.localhost/",
+        ] {
+            assert_eq!(check_url(url, false), Err(TargetError::Private), "{url}");
+            assert!(
+                check_url(url, true).is_ok(),
+                "{url} with private targets allowed"
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_public_addresses_and_names() {
+        for url in [
+            "https://hooks.example.com/in",
+            "http://93.184.216.34/",
+            "http://[2606:2800:220:1::]/",
+        ] {
+            assert!(check_url(url, false).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_http_url() {
+        for url in [
+            "ftp://example.com/",
+            "example.com/hook",
+            "file:///etc/passwd",
+            "",
+        ] {
+            assert_eq!(check_url(url, true), Err(TargetError::NotHttp), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn resolver_drops_loopback_answers() {
+        let resolved = GuardedResolver
+            .resolve("localhost".parse().expect("name"))
+            .await;
+        assert!(resolved.is_err());
+    }
+}

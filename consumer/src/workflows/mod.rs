@@ -1,0 +1,86 @@
+//! Workflows (SPEC §6): on a custom event of a chosen type, set contact fields and send custom
+//! events, with values from templates. They run inside the consumer's batch transaction, in
+//! queue order, so one contact's runs happen in event order and exactly once per event.
+
+mod run;
+pub mod template;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) use run::run;
+pub use run::WorkflowEffects;
+pub use template::Template;
+
+/// A workflow's stored and answered definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowDefinition {
+    pub name: String,
+    pub status: WorkflowStatus,
+    pub trigger: Trigger,
+    pub actions: Vec<Action>,
+}
+
+/// Paused workflows do nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkflowStatus {
+    Active,
+    Paused,
+}
+
+impl WorkflowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowStatus::Active => "active",
+            WorkflowStatus::Paused => "paused",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<WorkflowStatus> {
+        [WorkflowStatus::Active, WorkflowStatus::Paused]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// What starts a run: an accepted event of this (receive) type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trigger {
+    pub custom_event_type_id: String,
+}
+
+/// One step of a run; values are templates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Action {
+    /// Sets the contact's fields, keyed by contact field name.
+    #[serde(rename_all = "camelCase")]
+    SetContactFields { fields: BTreeMap<String, String> },
+    /// POSTs an event of a send type to its `webhookUrl`, keyed by the type's field ids.
+    #[serde(rename_all = "camelCase")]
+    SendCustomEvent {
+        custom_event_type_id: String,
+        fields: BTreeMap<String, String>,
+    },
+}
+
+impl Action {
+    /// The wire name of the action.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::SetContactFields { .. } => "setContactFields",
+            Action::SendCustomEvent { .. } => "sendCustomEvent",
+        }
+    }
+
+    /// The templates of the action, by key.
+    pub fn fields(&self) -> &BTreeMap<String, String> {
+        match self {
+            Action::SetContactFields { fields } | Action::SendCustomEvent { fields, .. } => fields,
+        }
+    }
+}
