@@ -10,7 +10,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::error::ApiError;
-use crate::registry::{api_keys, event_types, integrations};
+use crate::registry::{api_keys, deliveries, event_types, integrations, webhooks, workflows};
 use crate::state::AppState;
 use crate::{contacts, health, ingest, metrics};
 
@@ -33,6 +33,13 @@ enum Route<'a> {
     SdkEvent { store: &'a str, alias: &'a str },
     Contact(&'a str),
     Activities(&'a str),
+    Webhooks,
+    Webhook(&'a str),
+    WebhookTest(&'a str),
+    Deliveries(&'a str),
+    DeliveryRetry { webhook: &'a str, delivery: &'a str },
+    Workflows,
+    Workflow(&'a str),
     Unknown,
 }
 
@@ -55,6 +62,15 @@ impl<'a> Route<'a> {
             }
             ["v1", "contacts", email] => Route::Contact(email),
             ["v1", "contacts", email, "activities"] => Route::Activities(email),
+            ["v1", "webhooks"] => Route::Webhooks,
+            ["v1", "webhooks", id] => Route::Webhook(id),
+            ["v1", "webhooks", id, "test"] => Route::WebhookTest(id),
+            ["v1", "webhooks", id, "deliveries"] => Route::Deliveries(id),
+            ["v1", "webhooks", webhook, "deliveries", delivery, "retry"] => {
+                Route::DeliveryRetry { webhook, delivery }
+            }
+            ["v1", "workflows"] => Route::Workflows,
+            ["v1", "workflows", id] => Route::Workflow(id),
             _ => Route::Unknown,
         }
     }
@@ -76,6 +92,13 @@ impl<'a> Route<'a> {
             Route::SdkEvent { .. } => "ingest_sdk",
             Route::Contact(_) => "contact",
             Route::Activities(_) => "contact_activities",
+            Route::Webhooks => "webhooks",
+            Route::Webhook(_) => "webhook",
+            Route::WebhookTest(_) => "webhook_test",
+            Route::Deliveries(_) => "webhook_deliveries",
+            Route::DeliveryRetry { .. } => "webhook_delivery_retry",
+            Route::Workflows => "workflows",
+            Route::Workflow(_) => "workflow",
             Route::Unknown => "unknown",
         }
     }
@@ -111,6 +134,7 @@ async fn dispatch(
     let query = parts.uri.query();
     let caller = || state.keys.authenticate(db, headers);
     let base = || base_url(state, parts);
+    let private = state.config.delivery.allow_private_targets;
     match (route, &parts.method) {
         (Route::WebhookEvent { store, alias }, &Method::POST) => {
             ingest::webhook(state, store, alias, parts, incoming).await
@@ -178,6 +202,33 @@ async fn dispatch(
             state.types.forget_store(&caller.store_id);
             response
         }
+        (Route::Webhooks, &Method::POST) => {
+            webhooks::create(db, &caller().await?, private, headers, incoming).await
+        }
+        (Route::Webhooks, &Method::GET) => webhooks::list(db, &caller().await?, query).await,
+        (Route::Webhook(id), &Method::GET) => webhooks::get(db, &caller().await?, id).await,
+        (Route::Webhook(id), &Method::PATCH) => {
+            webhooks::patch(db, &caller().await?, id, private, headers, incoming).await
+        }
+        (Route::Webhook(id), &Method::DELETE) => webhooks::delete(db, &caller().await?, id).await,
+        (Route::WebhookTest(id), &Method::POST) => {
+            deliveries::test(db, &caller().await?, id, headers, incoming).await
+        }
+        (Route::Deliveries(id), &Method::GET) => {
+            deliveries::list(db, &caller().await?, id, query).await
+        }
+        (Route::DeliveryRetry { webhook, delivery }, &Method::POST) => {
+            deliveries::retry(db, &caller().await?, webhook, delivery).await
+        }
+        (Route::Workflows, &Method::POST) => {
+            workflows::create(db, &caller().await?, headers, incoming).await
+        }
+        (Route::Workflows, &Method::GET) => workflows::list(db, &caller().await?, query).await,
+        (Route::Workflow(id), &Method::GET) => workflows::get(db, &caller().await?, id).await,
+        (Route::Workflow(id), &Method::PATCH) => {
+            workflows::patch(db, &caller().await?, id, headers, incoming).await
+        }
+        (Route::Workflow(id), &Method::DELETE) => workflows::delete(db, &caller().await?, id).await,
         (Route::Unknown, _) => Err(ApiError::NotFound("route")),
         _ => Err(ApiError::MethodNotAllowed),
     }

@@ -392,10 +392,21 @@ async fn record(
     let now = clock::now();
     if delivered {
         metrics::report_delivery("delivered");
-        outbox::record(db, &delivery.id, outbox::DELIVERED, None, outcome, &now).await?;
+        // One transaction: whoever sees the delivery delivered sees the streak ended too.
+        let mut tx = db.begin().await?;
+        outbox::record(
+            &mut *tx,
+            &delivery.id,
+            outbox::DELIVERED,
+            None,
+            outcome,
+            &now,
+        )
+        .await?;
         if let Some(webhook) = &delivery.webhook_id {
-            super::health::succeeded(db, webhook).await?;
+            super::health::succeeded(&mut *tx, webhook).await?;
         }
+        tx.commit().await?;
         return Ok(());
     }
     let retry = retryable

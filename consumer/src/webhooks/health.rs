@@ -10,7 +10,10 @@ use super::{outbox, EventKind, NewDelivery, Payload, DISABLED, ENABLED};
 use crate::clock;
 
 /// A 2xx ends a failing streak.
-pub(crate) async fn succeeded(db: &AnyPool, webhook_id: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn succeeded(
+    db: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    webhook_id: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
     )

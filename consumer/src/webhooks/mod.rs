@@ -103,7 +103,7 @@ impl Subscription {
 }
 
 /// Parses the stored, space-separated type list.
-pub(crate) fn kinds_of(stored: &str) -> Vec<EventKind> {
+pub fn kinds_of(stored: &str) -> Vec<EventKind> {
     stored
         .split_whitespace()
         .filter_map(EventKind::parse)

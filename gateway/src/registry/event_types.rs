@@ -24,6 +24,10 @@ pub(crate) struct EventType {
     pub version: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
+    /// For send types: the Standard Webhooks secret their calls are signed with, shown only
+    /// when it is created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -52,13 +56,16 @@ pub(crate) async fn create(
         definition,
         version: 1,
         endpoint_url: None,
+        signing_secret: None,
         created_at: now.clone(),
         updated_at: now,
     };
+    if event_type.definition.category == Category::Send {
+        event_type.signing_secret = Some(consumer::webhooks::sign::generate_secret());
+    }
     let inserted = sqlx::query(
-        "INSERT INTO event_types \
-         (id, store_id, integration_id, alias, category, body, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO event_types (id, store_id, integration_id, alias, category, body, version, \
+         created_at, updated_at, signing_secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&event_type.id)
     .bind(&caller.store_id)
@@ -69,6 +76,7 @@ pub(crate) async fn create(
     .bind(event_type.version)
     .bind(&event_type.created_at)
     .bind(&event_type.updated_at)
+    .bind(&event_type.signing_secret)
     .execute(db)
     .await;
     conflict_on_alias(inserted, &event_type.definition)?;
@@ -140,9 +148,21 @@ pub(crate) async fn replace(
     event_type.definition = read_definition(headers, incoming).await?;
     event_type.version += 1;
     event_type.updated_at = consumer::clock::now();
+    // A type that becomes a send type gets its secret now, shown in this answer only.
+    if event_type.definition.category == Category::Send {
+        let (current,): (Option<String>,) =
+            sqlx::query_as("SELECT signing_secret FROM event_types WHERE id = $1")
+                .bind(id)
+                .fetch_one(db)
+                .await?;
+        if current.is_none() {
+            event_type.signing_secret = Some(consumer::webhooks::sign::generate_secret());
+        }
+    }
     let updated = sqlx::query(
         "UPDATE event_types SET alias = $1, category = $2, body = $3, version = $4, \
-         updated_at = $5 WHERE id = $6 AND store_id = $7",
+         updated_at = $5, signing_secret = COALESCE(signing_secret, $8) \
+         WHERE id = $6 AND store_id = $7",
     )
     .bind(alias_of(&event_type.definition))
     .bind(category_of(&event_type.definition))
@@ -151,6 +171,7 @@ pub(crate) async fn replace(
     .bind(&event_type.updated_at)
     .bind(id)
     .bind(&caller.store_id)
+    .bind(&event_type.signing_secret)
     .execute(db)
     .await;
     conflict_on_alias(updated, &event_type.definition)?;
@@ -229,6 +250,7 @@ fn from_row(
         integration_id,
         definition,
         version,
+        signing_secret: None,
         created_at,
         updated_at,
     })

@@ -1,10 +1,14 @@
-//! The registry: stores (tenants), API keys, custom integrations and custom event types.
+//! The registry: stores (tenants), API keys, custom integrations, custom event types, webhook
+//! subscriptions and workflows.
 //! Each module holds its resource's HTTP handlers and its SQL, because it owns that data.
 
 pub(crate) mod api_keys;
+pub(crate) mod deliveries;
 pub(crate) mod event_types;
 pub(crate) mod integrations;
 pub(crate) mod stores;
+pub(crate) mod webhooks;
+pub(crate) mod workflows;
 
 use serde::Serialize;
 

@@ -17,17 +17,19 @@ pub enum Backend {
     Postgres,
 }
 
-/// Declares each test twice, once per store engine, so both pass the same suite.
+/// Declares each test twice, once per store engine, so both pass the same suite. With
+/// `with CONFIGURE;` first, each gateway starts with that function applied to its config.
 #[macro_export]
 macro_rules! on_both_stores {
-    ($(async fn $name:ident($gw:ident: TestGateway) $body:block)*) => {
+    (with $configure:expr; $(async fn $name:ident($gw:ident: TestGateway) $body:block)*) => {
         mod sqlite {
             #[allow(unused_imports)]
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let $gw = $crate::harness::TestGateway::start($crate::harness::Backend::Sqlite).await;
+                    let $gw = $crate::harness::TestGateway::start_with(
+                        $crate::harness::Backend::Sqlite, $configure).await;
                     $body
                 }
             )*
@@ -38,10 +40,17 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let $gw = $crate::harness::TestGateway::start($crate::harness::Backend::Postgres).await;
+                    let $gw = $crate::harness::TestGateway::start_with(
+                        $crate::harness::Backend::Postgres, $configure).await;
                     $body
                 }
             )*
+        }
+    };
+    ($(async fn $name:ident($gw:ident: TestGateway) $body:block)*) => {
+        $crate::on_both_stores! {
+            with |_: &mut gateway::Config| {};
+            $(async fn $name($gw: TestGateway) $body)*
         }
     };
 }
@@ -296,6 +305,23 @@ impl TestGateway {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Stops the gateway the way SIGTERM does, then starts a new one on the same data
+    /// directory and database with `configure` applied.
+    pub async fn restart(mut self, configure: impl FnOnce(&mut Config)) -> TestGateway {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("gateway task");
+        }
+        let created = gateway::CreatedStore {
+            store_id: self.store_id.clone(),
+            api_key: self.admin_key.clone(),
+        };
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
+        TestGateway::serve(self.storage.clone(), created, dir, configure).await
     }
 
     /// Stops the gateway the way SIGTERM does and waits for it to finish.

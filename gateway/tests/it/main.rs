@@ -4,6 +4,7 @@
 #![allow(unreachable_pub)]
 
 mod harness;
+mod receiver;
 
 mod auth;
 mod durability;
@@ -11,3 +12,5 @@ mod ingest;
 mod kafka;
 mod operations;
 mod registry;
+mod webhooks;
+mod workflows;

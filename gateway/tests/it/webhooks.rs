@@ -1,0 +1,414 @@
+//! Outbound webhooks (SPEC §7) end to end: events posted over HTTP, deliveries received by a
+//! real HTTP server in the test. Bad inputs tried: an `ftp:` and a relative target URL, a
+//! loopback, a private and a metadata-service target without `--allow-private-targets`, an
+//! unknown event type, a secret without the `whsec_` prefix and one too short, a filter on an
+//! unknown integration and a malformed alias, an unknown property, a missing key and a key
+//! without the webhooks scopes, another store's webhook, an unknown delivery to retry, a bad
+//! deliveries status filter and limit.
+
+use std::time::Duration;
+
+use consumer::webhooks::RetrySchedule;
+use gateway::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::harness::{Backend, TestGateway};
+use crate::on_both_stores;
+use crate::receiver::{Answer, Received, Receiver};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Loopback receivers, and retries within a second so tests see several.
+pub fn fast(config: &mut Config) {
+    config.delivery.allow_private_targets = true;
+    config.delivery.webhook_retry_schedule =
+        Some(RetrySchedule::parse("100ms,200ms,300ms,400ms,500ms").expect("schedule"));
+}
+
+pub fn order_type() -> Value {
+    json!({
+        "name": "Order paid", "category": "receive", "alias": "order-paid",
+        "receiveType": "webhook",
+        "fields": [
+            {"id": "email", "name": "Email", "type": "email", "required": true,
+             "isPrimaryKey": true, "jsonPointerPath": "/customer/email"},
+            {"id": "orderId", "name": "Order", "type": "text", "required": true,
+             "jsonPointerPath": "/order/id"},
+            {"id": "total", "name": "Total", "type": "decimal", "required": true,
+             "jsonPointerPath": "/order/total"}
+        ]
+    })
+}
+
+/// Posts one order-paid event to the webhook path and checks it was accepted.
+pub async fn post_order(gw: &TestGateway, email: &str, order: &str, total: f64) {
+    let path = format!("/v1/{}/custom-events/alias/order-paid", gw.store_id);
+    let event = json!({"customer": {"email": email}, "order": {"id": order, "total": total}});
+    let reply = gw.call(Method::POST, &path, None, Some(&event)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+}
+
+/// Subscribes `body` and returns the created webhook.
+async fn subscribe(gw: &TestGateway, body: Value) -> Value {
+    let reply = gw.post("/v1/webhooks", &gw.admin_key, body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body
+}
+
+fn of_type(kind: &'static str) -> impl Fn(&Received) -> bool {
+    move |r| r.header("x-sluice-event") == kind
+}
+
+/// Polls a webhook's deliveries until `done` accepts the list.
+async fn deliveries_until(
+    gw: &TestGateway,
+    webhook: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let reply = gw
+            .get(&format!("/v1/webhooks/{webhook}/deliveries"), &gw.admin_key)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let found = reply.body["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if done(&found) {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deliveries never settled: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+on_both_stores! {
+    with fast;
+
+    async fn deliveries_are_signed_the_standard_webhooks_way(gw: TestGateway) {
+        gw.event_type(order_type()).await;
+        let receiver = Receiver::start(Answer::Ok).await;
+        let hook = subscribe(&gw, json!({"targetUrl": receiver.url})).await;
+        let secret = hook["secret"].as_str().expect("secret shown at creation").to_owned();
+        assert!(secret.starts_with("whsec_"), "{secret}");
+        assert_eq!(hook["types"], json!([]));
+        assert_eq!(hook["isActive"], true);
+        assert_eq!(hook["status"], "enabled");
+        let id = hook["id"].as_str().expect("id");
+        let read = gw.get(&format!("/v1/webhooks/{id}"), &gw.admin_key).await;
+        assert_eq!(read.status, StatusCode::OK);
+        assert!(read.body.get("secret").is_none(), "the secret is shown only once: {}", read.body);
+
+        post_order(&gw, "Ann@Example.com", "o-1", 12.5).await;
+        let received = receiver.wait_for(2, WAIT, |_| true).await;
+        // The Standard Webhooks project's own verifier, not our code, checks every signature.
+        let verifier = standardwebhooks::Webhook::new(&secret).expect("secret parses");
+        for request in &received {
+            verifier.verify(&request.body, &request.headers).expect("a valid signature");
+            let body = request.json();
+            assert_eq!(request.header("webhook-id"), body["id"].as_str().expect("id"));
+            assert_eq!(request.header("x-sluice-event"), body["type"].as_str().expect("type"));
+            assert_eq!(body["storeId"], gw.store_id.as_str());
+            assert!(body["createdAt"].is_string());
+            assert!(request.header("content-type").starts_with("application/json"));
+        }
+        let event = received.iter().find(|r| of_type("custom_event.received")(r)).expect("event").json();
+        assert_eq!(event["data"]["alias"], "order-paid");
+        assert_eq!(event["data"]["contact"], json!({"email": "ann@example.com"}));
+        assert_eq!(event["data"]["fields"], json!({"email": "ann@example.com", "orderId": "o-1", "total": 12.5}));
+        let created = received.iter().find(|r| of_type("contact.created")(r)).expect("contact").json();
+        assert_eq!(created["data"]["email"], "ann@example.com");
+
+        // A changed body no longer verifies: the check above is not vacuous.
+        let mut tampered = received[0].body.to_vec();
+        tampered[10] ^= 1;
+        assert!(verifier.verify(&tampered, &received[0].headers).is_err());
+
+        post_order(&gw, "ann@example.com", "o-2", 3.0).await;
+        receiver.wait_for(1, WAIT, of_type("contact.updated")).await;
+    }
+
+    async fn a_failing_receiver_gets_the_event_again(gw: TestGateway) {
+        gw.event_type(order_type()).await;
+        let receiver = Receiver::scripted(vec![Answer::Status(500), Answer::Status(503)], Answer::Ok).await;
+        let hook = subscribe(&gw, json!({"targetUrl": receiver.url, "types": ["custom_event.received"]})).await;
+        post_order(&gw, "bea@example.com", "o-1", 1.0).await;
+        let received = receiver.wait_for(3, WAIT, |_| true).await;
+        assert_eq!(received.len(), 3, "delivered once it succeeded, not again");
+        for retry in &received[1..] {
+            assert_eq!(retry.header("webhook-id"), received[0].header("webhook-id"));
+            assert_eq!(retry.body, received[0].body);
+        }
+        let id = hook["id"].as_str().expect("id");
+        let deliveries = deliveries_until(&gw, id, |d| d.len() == 1 && d[0]["status"] == "delivered").await;
+        assert_eq!(deliveries[0]["attempts"], 3);
+        assert_eq!(deliveries[0]["lastStatusCode"], 200);
+        assert_eq!(deliveries[0]["type"], "custom_event.received");
+        let read = gw.get(&format!("/v1/webhooks/{id}"), &gw.admin_key).await;
+        assert_eq!(read.body["failingSince"], Value::Null, "a success ends the failing streak");
+    }
+
+    async fn exhausted_deliveries_are_dead_lettered_and_retried_by_hand(gw: TestGateway) {
+        gw.event_type(order_type()).await;
+        let receiver = Receiver::start(Answer::Status(500)).await;
+        let hook = subscribe(&gw, json!({"targetUrl": receiver.url, "types": ["custom_event.received"]})).await;
+        let id = hook["id"].as_str().expect("id");
+        post_order(&gw, "cy@example.com", "o-1", 1.0).await;
+        // The first try and the schedule's five retries.
+        let deliveries = deliveries_until(&gw, id, |d| d.len() == 1 && d[0]["status"] == "failed").await;
+        assert_eq!(deliveries[0]["attempts"], 6);
+        assert_eq!(deliveries[0]["lastStatusCode"], 500);
+        assert_eq!(deliveries[0]["lastError"], "the endpoint answered 500 Internal Server Error");
+        assert_eq!(receiver.received().len(), 6);
+        let failed = gw.get(&format!("/v1/webhooks/{id}/deliveries?status=failed"), &gw.admin_key).await;
+        assert_eq!(failed.body["results"].as_array().map(Vec::len), Some(1));
+
+        receiver.answer(Answer::Ok);
+        let delivery = deliveries[0]["id"].as_str().expect("delivery id");
+        let retried = gw.call(Method::POST, &format!("/v1/webhooks/{id}/deliveries/{delivery}/retry"), Some(&gw.admin_key), None).await;
+        assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.body);
+        assert_eq!(retried.body["status"], "pending");
+        receiver.wait_for(7, WAIT, |_| true).await;
+        deliveries_until(&gw, id, |d| d[0]["status"] == "delivered").await;
+
+        let unknown = gw.call(Method::POST, &format!("/v1/webhooks/{id}/deliveries/nope/retry"), Some(&gw.admin_key), None).await;
+        unknown.problem(StatusCode::NOT_FOUND);
+    }
+
+    async fn a_hanging_endpoint_does_not_delay_another(gw: TestGateway) {
+        gw.event_type(order_type()).await;
+        let stuck = Receiver::start(Answer::Hang).await;
+        let healthy = Receiver::start(Answer::Ok).await;
+        let only_events = |url: &str| json!({"targetUrl": url, "types": ["custom_event.received"]});
+        subscribe(&gw, only_events(&stuck.url)).await;
+        subscribe(&gw, only_events(&healthy.url)).await;
+        for n in 0..40 {
+            post_order(&gw, &format!("u{n}@example.com"), &format!("o-{n}"), 1.0).await;
+        }
+        // Every delivery reaches the healthy endpoint while the stuck one still holds its
+        // requests unanswered (they would time out only after 15 s).
+        let got = healthy.wait_for(40, WAIT, |_| true).await;
+        assert_eq!(got.len(), 40);
+        let held = stuck.hanging();
+        assert!(held >= 1, "the stuck endpoint was tried");
+        assert!(held <= 4, "at most the per-endpoint limit is held by one endpoint, got {held}");
+    }
+
+    async fn filters_and_is_active_are_respected(gw: TestGateway) {
+        let created = gw.event_type(order_type()).await;
+        let integration = created["integrationId"].as_str().expect("integration");
+        let by_alias = Receiver::start(Answer::Ok).await;
+        let other_alias = Receiver::start(Answer::Ok).await;
+        let inactive = Receiver::start(Answer::Ok).await;
+        let contacts_only = Receiver::start(Answer::Ok).await;
+        let by_integration = Receiver::start(Answer::Ok).await;
+        subscribe(&gw, json!({"targetUrl": by_alias.url, "filter": {"alias": "order-paid"}})).await;
+        let other = subscribe(&gw, json!({"targetUrl": other_alias.url, "filter": {"alias": "signup"}})).await;
+        let off = subscribe(&gw, json!({"targetUrl": inactive.url, "isActive": false})).await;
+        subscribe(&gw, json!({"targetUrl": contacts_only.url, "types": ["contact.created"]})).await;
+        subscribe(&gw, json!({"targetUrl": by_integration.url, "types": ["custom_event.received"],
+                              "filter": {"integrationId": integration}})).await;
+
+        post_order(&gw, "dee@example.com", "o-1", 1.0).await;
+        by_alias.wait_for(2, WAIT, |_| true).await;
+        contacts_only.wait_for(1, WAIT, |_| true).await;
+        let got = by_integration.wait_for(1, WAIT, |_| true).await;
+        assert_eq!(got[0].json()["data"]["integrationId"], integration);
+        // Deliveries are stored in the transaction that stored the event, so once one
+        // subscriber has it every other delivery of that event exists or never will.
+        for hook in [&other, &off] {
+            let id = hook["id"].as_str().expect("id");
+            let list = gw.get(&format!("/v1/webhooks/{id}/deliveries"), &gw.admin_key).await;
+            assert_eq!(list.body["results"], json!([]), "{hook}");
+        }
+        assert!(contacts_only.received().iter().all(of_type("contact.created")));
+        assert!(other_alias.received().is_empty() && inactive.received().is_empty());
+
+        // Activated again, it receives the next event.
+        let id = off["id"].as_str().expect("id");
+        let patched = gw.call(Method::PATCH, &format!("/v1/webhooks/{id}"), Some(&gw.admin_key),
+                              Some(&json!({"isActive": true, "types": ["custom_event.received"]}))).await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+        assert_eq!(patched.body["types"], json!(["custom_event.received"]));
+        post_order(&gw, "dee@example.com", "o-2", 1.0).await;
+        inactive.wait_for(1, WAIT, |_| true).await;
+    }
+
+    async fn pending_retries_survive_a_restart(gw: TestGateway) {
+        gw.event_type(order_type()).await;
+        let receiver = Receiver::start(Answer::Status(503)).await;
+        subscribe(&gw, json!({"targetUrl": receiver.url, "types": ["custom_event.received"]})).await;
+        for n in 0..10 {
+            post_order(&gw, &format!("r{n}@example.com"), &format!("o-{n}"), 1.0).await;
+        }
+        // Every event has been tried and refused once; the retries are pending when it stops.
+        receiver.wait_for(10, WAIT, |_| true).await;
+        let gw = gw.restart(|config| {
+            fast(config);
+            // Long enough that only the outbox, not a retry already in hand, can explain a
+            // delivery after the restart.
+            config.delivery.webhook_retry_schedule = Some(RetrySchedule::parse("1s,1s").expect("schedule"));
+        }).await;
+        receiver.answer(Answer::Ok);
+        let ok = |r: &Received| r.json()["type"] == "custom_event.received";
+        receiver.wait_for(11, WAIT, ok).await;
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let mut ids: Vec<String> = receiver.received().iter().map(|r| r.header("webhook-id").to_owned()).collect();
+            ids.sort();
+            ids.dedup();
+            if ids.len() == 10 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "only {} of 10 events delivered after the restart", ids.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(gw);
+    }
+
+    async fn subscription_api_checks_its_input(gw: TestGateway) {
+        let check = |body: Value, path: &'static str| {
+            let gw = &gw;
+            async move {
+                let reply = gw.post("/v1/webhooks", &gw.admin_key, body).await;
+                reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+                assert!(reply.violation_paths().contains(&path.to_owned()), "{path}: {}", reply.body);
+            }
+        };
+        check(json!({"targetUrl": "ftp://example.com/in"}), "/targetUrl").await;
+        check(json!({"targetUrl": "/relative"}), "/targetUrl").await;
+        check(json!({}), "/targetUrl").await;
+        check(json!({"targetUrl": "https://example.com", "types": ["order.paid"]}), "/types/0").await;
+        check(json!({"targetUrl": "https://example.com", "secret": "plain"}), "/secret").await;
+        check(json!({"targetUrl": "https://example.com", "secret": "whsec_c2hvcnQ="}), "/secret").await;
+        check(json!({"targetUrl": "https://example.com", "filter": {"integrationId": "nope"}}), "/filter/integrationId").await;
+        check(json!({"targetUrl": "https://example.com", "filter": {"alias": "has space"}}), "/filter/alias").await;
+        check(json!({"targetUrl": "https://example.com", "extra": 1}), "/extra").await;
+
+        let chosen = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let hook = subscribe(&gw, json!({"targetUrl": "https://example.com/in", "secret": chosen})).await;
+        assert_eq!(hook["secret"], chosen);
+        let id = hook["id"].as_str().expect("id");
+
+        let no_key = gw.call(Method::GET, "/v1/webhooks", None, None).await;
+        no_key.problem(StatusCode::UNAUTHORIZED);
+        let reader = gw.key_with(&["contacts:read"]).await;
+        gw.get("/v1/webhooks", &reader).await.problem(StatusCode::FORBIDDEN);
+        let read_only = gw.key_with(&["webhooks:read"]).await;
+        gw.get("/v1/webhooks", &read_only).await;
+        gw.call(Method::DELETE, &format!("/v1/webhooks/{id}"), Some(&read_only), None).await.problem(StatusCode::FORBIDDEN);
+
+        let list = gw.get("/v1/webhooks", &gw.admin_key).await;
+        assert_eq!(list.body["results"].as_array().map(Vec::len), Some(1));
+        gw.get(&format!("/v1/webhooks/{id}/deliveries?status=lost"), &gw.admin_key).await.problem(StatusCode::BAD_REQUEST);
+        gw.get(&format!("/v1/webhooks/{id}/deliveries?limit=0"), &gw.admin_key).await.problem(StatusCode::BAD_REQUEST);
+
+        let deleted = gw.call(Method::DELETE, &format!("/v1/webhooks/{id}"), Some(&gw.admin_key), None).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+        gw.get(&format!("/v1/webhooks/{id}"), &gw.admin_key).await.problem(StatusCode::NOT_FOUND);
+    }
+
+    async fn the_test_endpoint_sends_an_example(gw: TestGateway) {
+        let receiver = Receiver::start(Answer::Ok).await;
+        let hook = subscribe(&gw, json!({"targetUrl": receiver.url, "types": ["contact.updated"]})).await;
+        let id = hook["id"].as_str().expect("id");
+        let queued = gw.call(Method::POST, &format!("/v1/webhooks/{id}/test"), Some(&gw.admin_key), None).await;
+        assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.body);
+        assert_eq!(queued.body["type"], "contact.updated");
+        let got = receiver.wait_for(1, WAIT, |_| true).await;
+        assert_eq!(got[0].header("webhook-id"), queued.body["messageId"].as_str().expect("message id"));
+        assert_eq!(got[0].json()["data"]["test"], true);
+        let chosen = gw.post(&format!("/v1/webhooks/{id}/test"), &gw.admin_key, json!({"type": "webhook.disabled"})).await;
+        assert_eq!(chosen.body["type"], "webhook.disabled");
+        gw.post(&format!("/v1/webhooks/{id}/test"), &gw.admin_key, json!({"type": "nope"})).await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY);
+        gw.call(Method::POST, "/v1/webhooks/unknown/test", Some(&gw.admin_key), None).await
+            .problem(StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_targets_are_refused_by_default() {
+    let gw = TestGateway::start(Backend::Sqlite).await;
+    for target in [
+        "http://127.0.0.1:9/hooks",
+        "http://10.0.0.8/hooks",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://localhost:8080/hooks",
+        "http://[::1]/hooks",
+    ] {
+        let reply = gw
+            .post("/v1/webhooks", &gw.admin_key, json!({"targetUrl": target}))
+            .await;
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            reply.violation_paths(),
+            vec!["/targetUrl".to_owned()],
+            "{target}"
+        );
+    }
+    let public = gw
+        .post(
+            "/v1/webhooks",
+            &gw.admin_key,
+            json!({"targetUrl": "https://hooks.example.com/in"}),
+        )
+        .await;
+    assert_eq!(public.status, StatusCode::CREATED);
+    let id = public.body["id"].as_str().expect("id");
+    let moved = gw
+        .call(
+            Method::PATCH,
+            &format!("/v1/webhooks/{id}"),
+            Some(&gw.admin_key),
+            Some(&json!({"targetUrl": "http://192.168.0.1/"})),
+        )
+        .await;
+    moved.problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_too_long_is_disabled_and_others_are_told() {
+    let gw = TestGateway::start_with(Backend::Sqlite, |config| {
+        fast(config);
+        config.delivery.webhook_disable_after = Duration::from_millis(500);
+    })
+    .await;
+    gw.event_type(order_type()).await;
+    let failing = Receiver::start(Answer::Status(500)).await;
+    let watcher = Receiver::start(Answer::Ok).await;
+    let bad = subscribe(
+        &gw,
+        json!({"targetUrl": failing.url, "types": ["custom_event.received"]}),
+    )
+    .await;
+    subscribe(
+        &gw,
+        json!({"targetUrl": watcher.url, "types": ["webhook.disabled"]}),
+    )
+    .await;
+    post_order(&gw, "eve@example.com", "o-1", 1.0).await;
+    let told = watcher.wait_for(1, WAIT, |_| true).await;
+    let id = bad["id"].as_str().expect("id");
+    assert_eq!(told[0].json()["type"], "webhook.disabled");
+    assert_eq!(told[0].json()["data"]["webhookId"], id);
+    let read = gw.get(&format!("/v1/webhooks/{id}"), &gw.admin_key).await;
+    assert_eq!(read.body["status"], "disabled");
+    // Its remaining delivery is dead-lettered rather than sent to a disabled endpoint.
+    deliveries_until(&gw, id, |d| d.len() == 1 && d[0]["status"] == "failed").await;
+    // Re-activating it enables it again.
+    let patched = gw
+        .call(
+            Method::PATCH,
+            &format!("/v1/webhooks/{id}"),
+            Some(&gw.admin_key),
+            Some(&json!({"isActive": true})),
+        )
+        .await;
+    assert_eq!(patched.body["status"], "enabled");
+}
