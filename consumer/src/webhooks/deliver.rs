@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use schemas::EventTypeDefinition;
 use sqlx::AnyPool;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -60,15 +60,26 @@ pub struct Dispatcher {
     shared: Arc<Shared>,
     endpoints: HashMap<String, Arc<Semaphore>>,
     in_flight: Arc<Semaphore>,
+    results: mpsc::Receiver<Attempted>,
 }
 
 /// What every attempt needs.
 #[derive(Debug)]
 struct Shared {
-    db: AnyPool,
     config: DeliveryConfig,
     client: reqwest::Client,
     wake: Wake,
+    results: mpsc::Sender<Attempted>,
+}
+
+/// An attempt's result on its way to the store. Its slots are freed only once it is
+/// recorded, so an endpoint's limit also covers attempts not yet written down.
+#[derive(Debug)]
+struct Attempted {
+    delivery: Claimed,
+    outcome: Outcome,
+    retryable: bool,
+    _slots: [OwnedSemaphorePermit; 2],
 }
 
 /// Where a claimed delivery goes and how it is signed, read when it is claimed so that a
@@ -98,16 +109,19 @@ impl Dispatcher {
             client = client.dns_resolver(target::guarded_resolver());
         }
         let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
+        // Every result holds an in-flight slot, so the channel never holds more than this.
+        let (results_tx, results) = mpsc::channel(config.max_in_flight);
         Ok(Dispatcher {
-            db: db.clone(),
+            db,
             shared: Arc::new(Shared {
-                db,
                 client: client.build()?,
                 config,
                 wake: Arc::new(Notify::new()),
+                results: results_tx,
             }),
             endpoints: HashMap::new(),
             in_flight,
+            results,
         })
     }
 
@@ -119,6 +133,13 @@ impl Dispatcher {
     /// Dispatches until `shutdown`; attempts still in flight then get a short grace, and any
     /// cut off are tried again once their lease runs out.
     pub async fn run(mut self, shutdown: CancellationToken) {
+        let results = std::mem::replace(&mut self.results, mpsc::channel(1).1);
+        let recorder = tokio::spawn(record_results(
+            self.db.clone(),
+            self.shared.config.clone(),
+            self.shared.wake.clone(),
+            results,
+        ));
         let mut attempts = JoinSet::new();
         loop {
             while attempts.try_join_next().is_some() {}
@@ -148,6 +169,10 @@ impl Dispatcher {
         if drained.is_err() {
             attempts.abort_all();
         }
+        // The last sender goes with the dispatcher; the recorder then writes what it holds.
+        drop(attempts);
+        drop(self);
+        let _ = recorder.await;
     }
 
     /// Claims what can start now and starts it; returns how many attempts started.
@@ -304,13 +329,44 @@ async fn attempt(
             headers,
         } => (send(&shared, &delivery, url, secret, headers).await, true),
     };
-    let delivered = outcome.error.is_none();
     metrics::report_delivery_duration(started.elapsed());
-    if let Err(error) = record(&shared, &delivery, &outcome, delivered, retryable).await {
-        // The lease makes the delivery due again, so it is retried rather than lost.
-        tracing::warn!(%error, delivery = %delivery.id, "recording a delivery attempt failed");
+    let attempted = Attempted {
+        delivery,
+        outcome,
+        retryable,
+        _slots,
+    };
+    // Fails only when the recorder has stopped; the lease then makes the delivery due again.
+    let _ = shared.results.send(attempted).await;
+}
+
+/// Writes attempt results in batches, one transaction each: a single writer keeps SQLite's
+/// lock uncontended and turns hundreds of small commits into a few.
+async fn record_results(
+    db: AnyPool,
+    config: DeliveryConfig,
+    wake: Wake,
+    mut results: mpsc::Receiver<Attempted>,
+) {
+    let mut batch = Vec::new();
+    while results.recv_many(&mut batch, 512).await > 0 {
+        for attempt in 1.. {
+            match record(&db, &config, &batch).await {
+                Ok(()) => break,
+                Err(error) if attempt < 5 => {
+                    tracing::warn!(%error, "recording delivery attempts failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Err(error) => {
+                    // Their leases make these deliveries due again: retried, not lost.
+                    tracing::error!(%error, count = batch.len(), "could not record delivery attempts");
+                    break;
+                }
+            }
+        }
+        batch.clear();
+        wake.notify_one();
     }
-    shared.wake.notify_one();
 }
 
 /// POSTs the payload with its Standard Webhooks headers; None error means a 2xx.
@@ -379,54 +435,55 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-/// Stores the outcome: delivered, due again later, or failed for good, and tracks how long
-/// a subscription has been failing.
+/// Stores each outcome (delivered, due again later, or failed for good) and tracks how long
+/// each subscription has been failing, all in one transaction.
 async fn record(
-    shared: &Shared,
-    delivery: &Claimed,
-    outcome: &Outcome,
-    delivered: bool,
-    retryable: bool,
+    db: &AnyPool,
+    config: &DeliveryConfig,
+    batch: &[Attempted],
 ) -> Result<(), sqlx::Error> {
-    let db = &shared.db;
     let now = clock::now();
-    if delivered {
-        metrics::report_delivery("delivered");
-        // One transaction: whoever sees the delivery delivered sees the streak ended too.
-        let mut tx = db.begin().await?;
+    let mut tx = db.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for Attempted {
+        delivery,
+        outcome,
+        retryable,
+        ..
+    } in batch
+    {
+        let (status, retry_at, label) = if outcome.error.is_none() {
+            (outbox::DELIVERED, None, "delivered")
+        } else {
+            match retryable
+                .then(|| config.retries.after(delivery.attempts))
+                .flatten()
+            {
+                Some(delay) => (outbox::PENDING, Some(clock::after(delay)), "retrying"),
+                None => (outbox::FAILED, None, "failed"),
+            }
+        };
         outbox::record(
             &mut *tx,
             &delivery.id,
-            outbox::DELIVERED,
-            None,
+            status,
+            retry_at.as_deref(),
             outcome,
             &now,
         )
         .await?;
         if let Some(webhook) = &delivery.webhook_id {
-            super::health::succeeded(&mut *tx, webhook).await?;
+            if outcome.error.is_none() {
+                super::health::succeeded(&mut *tx, webhook).await?;
+            } else if *retryable {
+                super::health::failed(&mut tx, webhook, config.disable_after).await?;
+            }
         }
-        tx.commit().await?;
-        return Ok(());
+        outcomes.push(label);
     }
-    let retry = retryable
-        .then(|| shared.config.retries.after(delivery.attempts))
-        .flatten();
-    match retry {
-        Some(delay) => {
-            metrics::report_delivery("retrying");
-            let at = clock::after(delay);
-            outbox::record(db, &delivery.id, outbox::PENDING, Some(&at), outcome, &now).await?;
-        }
-        None => {
-            metrics::report_delivery("failed");
-            outbox::record(db, &delivery.id, outbox::FAILED, None, outcome, &now).await?;
-        }
-    }
-    if retryable {
-        if let Some(webhook) = &delivery.webhook_id {
-            super::health::failed(db, webhook, shared.config.disable_after).await?;
-        }
+    tx.commit().await?;
+    for label in outcomes {
+        metrics::report_delivery(label);
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::AnyPool;
+use sqlx::{Any, Transaction};
 
 use super::{outbox, EventKind, NewDelivery, Payload, DISABLED, ENABLED};
 use crate::clock;
@@ -35,22 +35,20 @@ struct Disabled<'a> {
 /// A failed attempt: starts or continues the streak, and disables the subscription once the
 /// streak is long enough. Returns whether this call disabled it.
 pub(crate) async fn failed(
-    db: &AnyPool,
+    tx: &mut Transaction<'_, Any>,
     webhook_id: &str,
     disable_after: Duration,
 ) -> Result<bool, sqlx::Error> {
     let now = clock::now();
-    let mut tx = db.begin().await?;
     let streak: Option<(String, String, String)> = sqlx::query_as(&format!(
         "UPDATE webhooks SET failing_since = COALESCE(failing_since, $1) \
          WHERE id = $2 AND status = '{ENABLED}' RETURNING failing_since, store_id, target_url"
     ))
     .bind(&now)
     .bind(webhook_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some((since, store_id, target_url)) = streak else {
-        tx.commit().await?;
         return Ok(false);
     };
     let failing_for = match (clock::parse(&now), clock::parse(&since)) {
@@ -58,7 +56,6 @@ pub(crate) async fn failed(
         _ => Duration::ZERO,
     };
     if failing_for < disable_after {
-        tx.commit().await?;
         return Ok(false);
     }
     sqlx::query(&format!(
@@ -66,10 +63,10 @@ pub(crate) async fn failed(
     ))
     .bind(&now)
     .bind(webhook_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     tracing::warn!(webhook = %webhook_id, %since, "disabled a webhook that kept failing");
-    let others = super::subscriptions(&mut tx, &[store_id.as_str()]).await?;
+    let others = super::subscriptions(tx, &[store_id.as_str()]).await?;
     let message_id = super::new_message_id();
     let payload = Payload {
         id: &message_id,
@@ -96,7 +93,6 @@ pub(crate) async fn failed(
             payload: payload.clone(),
         })
         .collect();
-    outbox::enqueue(&mut tx, &notices, &now).await?;
-    tx.commit().await?;
+    outbox::enqueue(tx, &notices, &now).await?;
     Ok(true)
 }

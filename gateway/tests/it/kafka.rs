@@ -85,7 +85,11 @@ impl ConsumerProcess {
                 group,
             ])
             // Webhook receivers in these tests listen on loopback; retries come quickly.
-            .args(["--allow-private-targets", "--webhook-retry-schedule", "100ms,200ms,400ms"])
+            .args([
+                "--allow-private-targets",
+                "--webhook-retry-schedule",
+                "100ms,200ms,400ms",
+            ])
             .args(["--metrics-listen", "127.0.0.1:0", "--database-url"])
             .arg(gw.storage.database_url.as_deref().expect("database url"))
             .stdout(Stdio::null())
@@ -558,33 +562,50 @@ async fn the_consumer_binary_runs_workflows_and_delivers_signed_webhooks() {
     use crate::receiver::{Answer, Receiver};
     let _turn = ONE_AT_A_TIME.lock().await;
     let (gw, topic) = kafka_gateway().await;
-    let trigger = gw
-        .get("/v1/custom-integrations/", &gw.admin_key)
-        .await
-        .body["results"][0]["id"]
+    let trigger = gw.get("/v1/custom-integrations/", &gw.admin_key).await.body["results"][0]["id"]
         .as_str()
         .map(|integration| format!("/v1/custom-integrations/{integration}/custom-event-types/"))
         .expect("the integration kafka_gateway made");
     let types = gw.get(&trigger, &gw.admin_key).await;
-    let type_id = types.body["results"][0]["id"].as_str().expect("type id").to_owned();
+    let type_id = types.body["results"][0]["id"]
+        .as_str()
+        .expect("type id")
+        .to_owned();
     let receiver = Receiver::scripted(vec![Answer::Status(502)], Answer::Ok).await;
     let hook = gw
-        .post("/v1/webhooks", &gw.admin_key, json!({"targetUrl": receiver.url, "types": ["custom_event.received"]}))
+        .post(
+            "/v1/webhooks",
+            &gw.admin_key,
+            json!({"targetUrl": receiver.url, "types": ["custom_event.received"]}),
+        )
         .await;
     assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
     let workflow = gw
-        .post("/v1/workflows", &gw.admin_key, json!({
-            "name": "Remember n", "trigger": {"customEventTypeId": type_id},
-            "actions": [{"type": "setContactFields", "fields": {"lastN": "{{event.n}}"}}]
-        }))
+        .post(
+            "/v1/workflows",
+            &gw.admin_key,
+            json!({
+                "name": "Remember n", "trigger": {"customEventTypeId": type_id},
+                "actions": [{"type": "setContactFields", "fields": {"lastN": "{{event.n}}"}}]
+            }),
+        )
         .await;
     assert_eq!(workflow.status, StatusCode::CREATED, "{}", workflow.body);
-    let _consumer = ConsumerProcess::start(&gw, &topic, &format!("group-{}", uuid::Uuid::new_v4().simple()));
+    let _consumer = ConsumerProcess::start(
+        &gw,
+        &topic,
+        &format!("group-{}", uuid::Uuid::new_v4().simple()),
+    );
     let id = send(&gw, "wf@example.com", 7).await;
 
     // Refused once, then delivered again with the same message id and a valid signature.
-    let received = receiver.wait_for(2, Duration::from_secs(60), |_| true).await;
-    assert_eq!(received[0].header("webhook-id"), received[1].header("webhook-id"));
+    let received = receiver
+        .wait_for(2, Duration::from_secs(60), |_| true)
+        .await;
+    assert_eq!(
+        received[0].header("webhook-id"),
+        received[1].header("webhook-id")
+    );
     let secret = hook.body["secret"].as_str().expect("secret");
     standardwebhooks::Webhook::new(secret)
         .expect("secret")
