@@ -131,6 +131,14 @@ on_both_stores! {
 
         post_order(&gw, "ann@example.com", "o-2", 3.0).await;
         receiver.wait_for(1, WAIT, of_type("contact.updated")).await;
+
+        // Recorded outcomes show on /metrics under the SPEC's names.
+        let id = hook["id"].as_str().expect("id");
+        deliveries_until(&gw, id, |d| d.len() == 4 && d.iter().all(|d| d["status"] == "delivered")).await;
+        let metrics = gw.call(Method::GET, "/metrics", None, None).await;
+        let text = metrics.body.as_str().expect("text");
+        assert!(text.contains("sluice_webhook_deliveries_total{outcome=\"delivered\"}"), "{text}");
+        assert!(text.contains("sluice_webhook_delivery_duration_seconds"), "{text}");
     }
 
     async fn a_failing_receiver_gets_the_event_again(gw: TestGateway) {

@@ -100,6 +100,10 @@ on_both_stores! {
         assert_eq!(contact_fields(&gw, "ann@example.com").await["lastOrder"], "o-6");
         assert_eq!(receiver.received().len(), 6);
 
+        let metrics = gw.call(Method::GET, "/metrics", None, None).await;
+        let text = metrics.body.as_str().expect("text");
+        assert!(text.contains("sluice_workflow_runs_total{outcome=\"completed\"}"), "{text}");
+
         let listed = gw.get("/v1/workflows", &gw.admin_key).await;
         assert_eq!(listed.body["results"].as_array().map(Vec::len), Some(1));
         let deleted = gw.call(Method::DELETE, &format!("/v1/workflows/{workflow}"), Some(&gw.admin_key), None).await;
