@@ -42,15 +42,7 @@ pub(crate) async fn activities(
     let mut before = None;
     for (name, value) in form_pairs(query) {
         match name.as_ref() {
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}"))
-                    })?;
-            }
+            "limit" => limit = crate::registry::parse_limit(&value, MAX_LIMIT)?,
             "before" => before = Some(decode_cursor(&value)?),
             _ => {}
         }

@@ -12,7 +12,7 @@ use sqlx::{Any, Transaction};
 use super::{new_message_id, subscriptions, EventKind, NewDelivery, Origin, Payload, Subscription};
 use crate::db::list_placeholders;
 
-type ContactId = (String, String);
+use crate::contacts::ContactId;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -112,9 +112,9 @@ pub(crate) async fn for_batch(
     if !wants_contacts {
         return Ok(deliveries);
     }
-    let states = contact_states(tx, last_event.keys()).await?;
+    let states = crate::contacts::states(tx, last_event.keys()).await?;
     for (id, event) in &last_event {
-        let Some((fields, created_at, updated_at)) = states.get(id) else {
+        let Some(state) = states.get(id) else {
             continue;
         };
         let kind = if created.contains(id) {
@@ -142,10 +142,9 @@ pub(crate) async fn for_batch(
                     store_id: &event.store_id,
                     data: ContactData {
                         key: &event.contact,
-                        fields: serde_json::from_str(fields)
-                            .unwrap_or(Value::Object(Default::default())),
-                        created_at: created_at.clone(),
-                        updated_at: updated_at.clone(),
+                        fields: Value::Object(state.fields.clone()),
+                        created_at: state.created_at.clone(),
+                        updated_at: state.updated_at.clone(),
                     },
                 }
                 .to_json()
@@ -211,36 +210,4 @@ async fn integrations_of(
         query = query.bind(id);
     }
     Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
-}
-
-/// `(fields, createdAt, updatedAt)` of these contacts, as they stand in the transaction.
-async fn contact_states<'a>(
-    tx: &mut Transaction<'_, Any>,
-    ids: impl Iterator<Item = &'a ContactId>,
-) -> Result<HashMap<ContactId, (String, String, String)>, sqlx::Error> {
-    let mut by_store: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (store, key) in ids {
-        by_store
-            .entry(store.as_str())
-            .or_default()
-            .push(key.as_str());
-    }
-    let mut states = HashMap::new();
-    for (store, keys) in by_store {
-        for chunk in keys.chunks(500) {
-            let sql = format!(
-                "SELECT contact_key, fields, created_at, updated_at FROM contacts \
-                 WHERE store_id = $1 AND contact_key IN ({})",
-                list_placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String, String, String, String)>(&sql).bind(store);
-            for key in chunk {
-                query = query.bind(*key);
-            }
-            for (key, fields, created_at, updated_at) in query.fetch_all(&mut **tx).await? {
-                states.insert((store.to_owned(), key), (fields, created_at, updated_at));
-            }
-        }
-    }
-    Ok(states)
 }

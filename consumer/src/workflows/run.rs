@@ -2,7 +2,7 @@
 //! transaction: contact fields are changed in memory in event order and written once per
 //! contact; send events become outbox deliveries.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use schemas::{ContactKey, EventEnvelope};
 use serde::Serialize;
@@ -24,7 +24,7 @@ pub struct WorkflowEffects {
     pub runs: u64,
 }
 
-type ContactId = (String, String);
+use crate::contacts::ContactId;
 
 /// Runs every active workflow triggered by `events` (newly recorded, in queue order).
 pub(crate) async fn run(
@@ -236,35 +236,15 @@ async fn contact_fields(
     tx: &mut Transaction<'_, Any>,
     events: &[&EventEnvelope],
 ) -> Result<HashMap<ContactId, Map<String, Value>>, sqlx::Error> {
-    let mut by_store: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
-    for event in events {
-        by_store
-            .entry(event.store_id.as_str())
-            .or_default()
-            .insert(crate::contacts::stored_key(&event.contact));
-    }
-    let mut fields = HashMap::new();
-    for (store, keys) in by_store {
-        let keys: Vec<String> = keys.into_iter().collect();
-        for chunk in keys.chunks(500) {
-            let sql = format!(
-                "SELECT contact_key, fields FROM contacts WHERE store_id = $1 AND contact_key IN ({})",
-                list_placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(store);
-            for key in chunk {
-                query = query.bind(key);
-            }
-            for (key, text) in query.fetch_all(&mut **tx).await? {
-                let map = match serde_json::from_str(&text) {
-                    Ok(Value::Object(map)) => map,
-                    _ => Map::new(),
-                };
-                fields.insert((store.to_owned(), key), map);
-            }
-        }
-    }
-    Ok(fields)
+    let ids: Vec<ContactId> = events
+        .iter()
+        .map(|e| (e.store_id.clone(), crate::contacts::stored_key(&e.contact)))
+        .collect();
+    Ok(crate::contacts::states(tx, ids.iter())
+        .await?
+        .into_iter()
+        .map(|(id, state)| (id, state.fields))
+        .collect())
 }
 
 /// The (store, id) of every send type the workflows name that still exists.

@@ -61,6 +61,15 @@ impl Page {
     }
 }
 
+/// A `limit` query value within `1..=max`, or a 400 saying so.
+pub(crate) fn parse_limit(value: &str, max: i64) -> Result<i64, ApiError> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| ApiError::BadRequest(format!("limit must be between 1 and {max}")))
+}
+
 /// Pairs of a query string, percent-decoded.
 pub(crate) fn form_pairs(
     query: Option<&str>,
