@@ -1,30 +1,54 @@
-//! `loadtest`: the load generator built for event gateways. Its scenarios, open-loop rate
-//! control and `--verify` are the subject of their own issue; so far this binary reserves the
-//! name and the flags' shape, and serves `ceiling`, the bare server that ingest benchmarks
-//! measure the gateway against.
+//! `loadtest`: a load generator built for event gateways.
+//!
+//! - `loadtest run`: open-loop (`--rate`) or closed-loop load with HdrHistogram percentiles,
+//!   scenarios against the real API, `--setup` to prepare a fresh gateway and `--verify` to
+//!   prove downstream that nothing acknowledged was lost or doubled.
+//! - `loadtest bench`: the ceiling, the gateway in embedded mode and (given brokers) in Kafka
+//!   mode, side by side under the same load; and this tool against `wrk` on the ceiling.
+//! - `loadtest ceiling`: the bare hyper server benchmarks compare the gateway with.
+//! - `loadtest produce`: the raw Kafka producer rate.
 
+mod args;
+mod bench;
 mod ceiling;
+mod client;
+mod generate;
 mod produce;
+mod report;
+mod scenario;
+mod setup;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+mod verify;
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-/// A load generator built for event gateways (the generator itself is not yet implemented).
+use crate::args::{HttpVersion, RunArgs};
+use crate::report::Report;
+use crate::scenario::{Scenario, Targets};
+
+/// A load generator built for event gateways.
 #[derive(Debug, Parser)]
 #[command(name = "loadtest", version, about)]
-struct Args {
+struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
-    /// Base URL of the gateway under test.
-    #[arg(long)]
-    url: Option<String>,
+    command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve a bare hyper server that reads each body and answers 201: the throughput ceiling
-    /// that `scripts/bench-ingest` compares the gateway with.
+    /// Send load to a gateway and report what happened.
+    Run(Box<RunArgs>),
+    /// Compare the ceiling, the gateway (embedded, and Kafka when brokers are given) and this
+    /// tool against wrk, in one run on this machine.
+    Bench(bench::BenchArgs),
+    /// Serve a bare hyper server that reads each body and answers 201: the throughput ceiling.
     Ceiling {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -35,14 +59,97 @@ enum Command {
     Produce(produce::ProduceArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    match args.command {
-        Some(Command::Ceiling { listen }) => ceiling::run(listen),
-        Some(Command::Produce(args)) => produce::run(args),
-        None => anyhow::bail!(
-            "loadtest is not implemented yet (target {:?}); see the open loadtest issue",
-            args.url
-        ),
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => runtime().and_then(|rt| rt.block_on(run(*args))),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
+        Command::Ceiling { listen } => ceiling::run(listen).map(|()| true),
+        Command::Produce(args) => produce::run(args).map(|()| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        // The run happened but found lost or duplicated events.
+        Ok(false) => ExitCode::from(2),
+        Err(error) => {
+            eprintln!("loadtest: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")
+}
+
+/// `loadtest run`: false when `--verify` found lost or duplicated events.
+async fn run(args: RunArgs) -> anyhow::Result<bool> {
+    let plan = args.plan().map_err(anyhow::Error::msg)?;
+    let targets = if args.setup {
+        let admin = args.admin_key.as_deref().unwrap_or_default();
+        setup::setup(&plan.target, admin).await.context("--setup")?
+    } else {
+        Targets {
+            store: args.store.clone().unwrap_or_default(),
+            key: args.key.clone(),
+        }
+    };
+    let key = targets.key.clone();
+    let scenario = Scenario::new(plan.mix.clone(), targets);
+    let outcome = generate::run(plan.clone(), scenario, args.verify, args.quiet).await;
+    let mut report = report_of(&plan, &outcome);
+    if args.verify {
+        let api = setup::Management::new(&plan.target, key.as_deref().unwrap_or_default())?;
+        report.verify =
+            Some(verify::verify(api, &outcome.tally.accepted, args.verify_timeout).await?);
+    }
+    print!("{}", report.summary());
+    if let Some(path) = &args.report {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.latency_csv {
+        std::fs::write(path, report::csv(&outcome.seconds))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report
+        .verify
+        .as_ref()
+        .is_none_or(verify::Verified::is_clean))
+}
+
+pub(crate) fn report_of(plan: &args::Plan, outcome: &generate::Outcome) -> Report {
+    let tally = &outcome.tally;
+    let elapsed = outcome.elapsed.as_secs_f64().max(f64::EPSILON);
+    let answers = tally.latency.len();
+    let failures: u64 = tally.failures.values().sum();
+    Report {
+        scenario: plan.mix.kind.name(),
+        mode: if plan.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        },
+        target_rate: plan.rate,
+        connections: plan.connections,
+        http: match plan.http {
+            HttpVersion::Http1 => "1.1",
+            HttpVersion::Http2 => "2",
+        },
+        elapsed_s: elapsed,
+        requests: answers + failures,
+        answers,
+        answers_per_s: answers as f64 / elapsed,
+        events_accepted: tally.events_accepted,
+        events_accepted_per_s: tally.events_accepted as f64 / elapsed,
+        latency: report::Latency::of(&tally.latency),
+        statuses: tally.statuses.clone(),
+        failures: tally.failures.clone(),
+        unexpected: tally.unexpected,
+        unexpected_samples: tally.unexpected_samples.clone(),
+        verify: None,
     }
 }

@@ -55,6 +55,22 @@ macro_rules! on_both_stores {
     };
 }
 
+/// A workspace binary beside this test binary (`cargo test --workspace` builds it).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let binary = dir.join(name);
+    assert!(
+        binary.exists(),
+        "{} is missing: run cargo test --workspace",
+        binary.display()
+    );
+    binary
+}
+
 /// A fresh database URL for `backend`, inside `dir` for SQLite.
 pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
     match backend {

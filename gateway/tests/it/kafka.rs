@@ -51,20 +51,8 @@ fn order_paid() -> serde_json::Value {
     })
 }
 
-/// The `consumer` binary beside this test binary (`cargo test --workspace` builds it).
 fn consumer_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let binary = dir.join("consumer");
-    assert!(
-        binary.exists(),
-        "{} is missing: run cargo test --workspace",
-        binary.display()
-    );
-    binary
+    crate::harness::binary("consumer")
 }
 
 struct ConsumerProcess(Child);

@@ -10,6 +10,7 @@ mod auth;
 mod durability;
 mod ingest;
 mod kafka;
+mod loadtest;
 mod operations;
 mod registry;
 mod webhooks;

@@ -1,0 +1,253 @@
+//! `loadtest run` arguments and the checks that turn them into a [`Plan`]. Every bad
+//! combination stops the run before a request is sent, with a message naming the flag.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::scenario::{Mix, ScenarioKind};
+
+/// Most requests one run may send; a bound so a typo cannot run for hours.
+pub(crate) const MAX_REQUESTS: u64 = 100_000_000;
+/// Longest run.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// HTTP version spoken to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum HttpVersion {
+    /// HTTP/1.1 with keep-alive, one request at a time per connection.
+    #[value(name = "1")]
+    Http1,
+    /// HTTP/2 (cleartext, prior knowledge), streams multiplexed over the connections.
+    #[value(name = "2")]
+    Http2,
+}
+
+/// Load against an event gateway.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RunArgs {
+    /// Base URL of the gateway, e.g. http://127.0.0.1:8080. Required: loadtest never picks a
+    /// target by itself.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Open loop: start this many requests per second whatever the answers (latency counted
+    /// from each request's intended start). Without it, a closed loop sends as fast as the
+    /// connections allow.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Connections to the target (open loop: the most requests in flight).
+    #[arg(long, default_value = "64")]
+    pub connections: usize,
+    /// Stop after this long (e.g. 30s, 2m). Default 10s unless --requests is given.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop after this many requests.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// What to send.
+    #[arg(long, value_enum, default_value = "webhook")]
+    pub scenario: ScenarioKind,
+    /// HTTP version.
+    #[arg(long, value_enum, default_value = "1")]
+    pub http: HttpVersion,
+    /// Store id (webhook and sdk scenarios); --setup finds it.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// API key `keyId:secret` for the api and batch scenarios and for --verify; --setup makes one.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Create (or reuse) the integration, event types and API key the scenario needs, using
+    /// this admin key.
+    #[arg(long)]
+    pub setup: bool,
+    /// Admin API key for --setup.
+    #[arg(long, env = "SLUICE_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+    /// After the run, wait until every event answered 201 appears in the contacts API and
+    /// report lost and duplicated events.
+    #[arg(long)]
+    pub verify: bool,
+    /// How long --verify waits for events to show up downstream.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub verify_timeout: Duration,
+    /// Distinct contacts the generated events spread over.
+    #[arg(long, default_value = "10000")]
+    pub contacts: u64,
+    /// Approximate body size of a valid event, in bytes.
+    #[arg(long, default_value = "1024")]
+    pub payload_bytes: usize,
+    /// Events per request in the batch scenario.
+    #[arg(long, default_value = "100")]
+    pub batch_size: usize,
+    /// Mixed scenario: share of events missing a required field (expect 422).
+    #[arg(long, default_value = "0.05")]
+    pub invalid_share: f64,
+    /// Mixed scenario: share of bodies over the 512 KiB limit (expect 413).
+    #[arg(long, default_value = "0.01")]
+    pub oversize_share: f64,
+    /// Mixed scenario: share of SDK events from one client address, sent past its rate limit
+    /// (expect 201 or 429).
+    #[arg(long, default_value = "0.05")]
+    pub over_limit_share: f64,
+    /// Per-request timeout.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Write per-second latency and throughput as CSV here.
+    #[arg(long)]
+    pub latency_csv: Option<PathBuf>,
+    /// Don't print the live progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// When the run stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Stop {
+    pub duration: Option<Duration>,
+    pub requests: Option<u64>,
+}
+
+/// A checked run.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub target: url::Url,
+    pub rate: Option<f64>,
+    pub connections: usize,
+    pub stop: Stop,
+    pub http: HttpVersion,
+    pub timeout: Duration,
+    pub mix: Mix,
+}
+
+impl RunArgs {
+    /// Checks the arguments; the error names the flag and what it needs.
+    pub(crate) fn plan(&self) -> Result<Plan, String> {
+        let url = self.url.as_deref().ok_or(
+            "--url is required: give the gateway's address, e.g. --url http://127.0.0.1:8080",
+        )?;
+        let target =
+            url::Url::parse(url).map_err(|e| format!("--url {url:?} is not a URL: {e}"))?;
+        if target.scheme() != "http" {
+            return Err(format!(
+                "--url must be an http:// URL, not {}://",
+                target.scheme()
+            ));
+        }
+        if target.host().is_none() {
+            return Err("--url has no host".into());
+        }
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0) {
+                return Err(format!(
+                    "--rate must be between 0 and 10000000 requests/s, got {rate}"
+                ));
+            }
+        }
+        if !(1..=100_000).contains(&self.connections) {
+            return Err(format!(
+                "--connections must be between 1 and 100000, got {}",
+                self.connections
+            ));
+        }
+        let stop = Stop {
+            duration: match (self.duration, self.requests) {
+                (None, None) => Some(Duration::from_secs(10)),
+                (duration, _) => duration,
+            },
+            requests: self.requests,
+        };
+        if let Some(duration) = stop.duration {
+            if duration.is_zero() || duration > MAX_DURATION {
+                return Err("--duration must be more than 0 and at most 24h".into());
+            }
+        }
+        if let Some(requests) = stop.requests {
+            if requests == 0 || requests > MAX_REQUESTS {
+                return Err(format!("--requests must be between 1 and {MAX_REQUESTS}"));
+            }
+        }
+        if self.contacts == 0 {
+            return Err("--contacts must be at least 1".into());
+        }
+        if !(64..=400 * 1024).contains(&self.payload_bytes) {
+            return Err("--payload-bytes must be between 64 and 409600".into());
+        }
+        if !(1..=1000).contains(&self.batch_size) {
+            return Err(
+                "--batch-size must be between 1 and 1000 (the gateway's batch limit)".into(),
+            );
+        }
+        for (flag, share) in [
+            ("--invalid-share", self.invalid_share),
+            ("--oversize-share", self.oversize_share),
+            ("--over-limit-share", self.over_limit_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!("{flag} must be between 0 and 1, got {share}"));
+            }
+        }
+        if self.invalid_share + self.oversize_share + self.over_limit_share > 1.0 {
+            return Err(
+                "--invalid-share, --oversize-share and --over-limit-share add up to more than 1"
+                    .into(),
+            );
+        }
+        if self.setup && self.admin_key.is_none() {
+            return Err("--setup needs --admin-key (or SLUICE_ADMIN_KEY)".into());
+        }
+        if !self.setup {
+            if self.scenario.needs_store() && self.store.is_none() {
+                return Err(format!(
+                    "the {} scenario needs --store (or --setup)",
+                    self.scenario.name()
+                ));
+            }
+            if (self.scenario.needs_key() || self.verify) && self.key.is_none() {
+                return Err(format!(
+                    "the {} scenario{} needs --key (or --setup)",
+                    self.scenario.name(),
+                    if self.verify { " with --verify" } else { "" }
+                ));
+            }
+        }
+        Ok(Plan {
+            target,
+            rate: self.rate,
+            connections: self.connections,
+            stop,
+            http: self.http,
+            timeout: self.timeout,
+            mix: Mix {
+                kind: self.scenario,
+                contacts: self.contacts,
+                payload_bytes: self.payload_bytes,
+                batch_size: self.batch_size,
+                invalid_share: self.invalid_share,
+                oversize_share: self.oversize_share,
+                over_limit_share: self.over_limit_share,
+            },
+        })
+    }
+}
+
+/// `250ms`, `30s`, `2m`, `1h`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} needs a unit: ms, s, m or h"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} must start with a whole number"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(number.saturating_mul(3600))),
+        _ => Err(format!("{text:?} has an unknown unit: use ms, s, m or h")),
+    }
+}

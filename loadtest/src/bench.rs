@@ -1,0 +1,413 @@
+//! `loadtest bench`: one command that measures, in one run on this machine and under the same
+//! load, a bare hyper server that reads the body and answers 201 (the ceiling), the gateway in
+//! embedded mode, and the gateway in Kafka mode when brokers are given; then this tool against
+//! `wrk` on the ceiling, to show the generator is not the bottleneck. Servers run as child
+//! processes so their peak memory can be read; the generator runs in this process.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Serialize;
+
+use crate::args::{HttpVersion, Plan, Stop};
+use crate::report::Report;
+use crate::scenario::{Mix, Scenario, ScenarioKind, Targets};
+
+/// What the benchmark runs.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BenchArgs {
+    /// Connections, closed loop, for every target.
+    #[arg(long, default_value = "64")]
+    connections: usize,
+    /// Measured time per target (after a one-second warm-up).
+    #[arg(long, default_value = "10s", value_parser = crate::args::parse_duration)]
+    duration: Duration,
+    /// Body size of each event.
+    #[arg(long, default_value = "1024")]
+    payload_bytes: usize,
+    /// The gateway binary; by default the one beside this binary.
+    #[arg(long)]
+    gateway_bin: Option<PathBuf>,
+    /// Kafka brokers: also measure the gateway in Kafka mode.
+    #[arg(long, env = "SLUICE_BENCH_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// Skip the comparison with wrk.
+    #[arg(long)]
+    skip_wrk: bool,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "target/bench/loadtest-bench.json")]
+    report: PathBuf,
+}
+
+/// One measured target.
+#[derive(Debug, Serialize)]
+struct Row {
+    target: String,
+    events_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    peak_rss_mib: Option<f64>,
+    ratio_to_ceiling: f64,
+    unexpected: u64,
+    failures: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Results {
+    connections: usize,
+    duration_s: f64,
+    payload_bytes: usize,
+    rows: Vec<Row>,
+    generator: Option<GeneratorCheck>,
+}
+
+/// This tool against wrk on the same ceiling.
+#[derive(Debug, Serialize)]
+struct GeneratorCheck {
+    loadtest_per_s: f64,
+    wrk_per_s: f64,
+    ratio: f64,
+}
+
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
+    let me = std::env::current_exe().context("finding this binary")?;
+    let gateway_bin = match &args.gateway_bin {
+        Some(path) => path.clone(),
+        None => me.with_file_name("gateway"),
+    };
+    if !gateway_bin.exists() {
+        bail!(
+            "{} is missing: build it (cargo build --release -p gateway) or pass --gateway-bin",
+            gateway_bin.display()
+        );
+    }
+    let mut rows = Vec::new();
+
+    eprintln!("==> ceiling");
+    let port = free_port()?;
+    let ceiling = Server::start(
+        Command::new(&me).args(["ceiling", "--listen", &format!("127.0.0.1:{port}")]),
+        port,
+        false,
+    )?;
+    let ceiling_report = load(
+        &args,
+        port,
+        Targets {
+            store: "bench".into(),
+            key: None,
+        },
+    )
+    .await?;
+    let ceiling_rate = ceiling_report.events_accepted_per_s;
+    rows.push(row(
+        "ceiling (bare hyper)",
+        &ceiling_report,
+        ceiling.peak_rss_mib(),
+        ceiling_rate,
+    ));
+    let generator = if args.skip_wrk {
+        None
+    } else {
+        eprintln!("==> wrk against the same ceiling");
+        match wrk(&args, port) {
+            Ok(wrk_rate) => Some(GeneratorCheck {
+                loadtest_per_s: ceiling_rate,
+                wrk_per_s: wrk_rate,
+                ratio: ceiling_rate / wrk_rate,
+            }),
+            Err(error) => {
+                eprintln!("    wrk skipped: {error:#}");
+                None
+            }
+        }
+    };
+    drop(ceiling);
+
+    eprintln!("==> gateway, embedded");
+    let data = tempfile::tempdir()?;
+    let port = free_port()?;
+    let mut command = Command::new(&gateway_bin);
+    command.args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--rate-limit-webhook",
+        "100000000",
+    ]);
+    command.arg("--data-dir").arg(data.path());
+    let gateway = Server::start(&mut command, port, true)?;
+    let targets = crate::setup::setup(&url(port), &gateway.admin_key()?).await?;
+    let report = load(&args, port, targets).await?;
+    rows.push(row(
+        "gateway, embedded",
+        &report,
+        gateway.peak_rss_mib(),
+        ceiling_rate,
+    ));
+    drop(gateway);
+
+    if let Some(brokers) = &args.kafka_brokers {
+        eprintln!("==> gateway, Kafka");
+        let data = tempfile::tempdir()?;
+        let port = free_port()?;
+        let topic = format!("bench-{}", std::process::id());
+        let mut command = Command::new(&gateway_bin);
+        command.args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--rate-limit-webhook",
+            "100000000",
+            "--queue",
+            "kafka",
+            "--kafka-brokers",
+            brokers,
+            "--kafka-topic",
+            &topic,
+        ]);
+        command.arg("--data-dir").arg(data.path());
+        let gateway = Server::start(&mut command, port, true)?;
+        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?).await?;
+        let report = load(&args, port, targets).await?;
+        rows.push(row(
+            "gateway, Kafka",
+            &report,
+            gateway.peak_rss_mib(),
+            ceiling_rate,
+        ));
+    }
+
+    let results = Results {
+        connections: args.connections,
+        duration_s: args.duration.as_secs_f64(),
+        payload_bytes: args.payload_bytes,
+        rows,
+        generator,
+    };
+    print_table(&results);
+    if let Some(parent) = args.report.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.report, serde_json::to_vec_pretty(&results)?)
+        .with_context(|| format!("writing {}", args.report.display()))?;
+    println!("results: {}", args.report.display());
+    Ok(true)
+}
+
+fn url(port: u16) -> url::Url {
+    #[allow(clippy::expect_used)]
+    url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("a loopback URL parses")
+}
+
+/// The webhook scenario, closed loop: a one-second warm-up, then the measured run.
+async fn load(args: &BenchArgs, port: u16, targets: Targets) -> anyhow::Result<Report> {
+    let plan = |duration| Plan {
+        target: url(port),
+        rate: None,
+        connections: args.connections,
+        stop: Stop {
+            duration: Some(duration),
+            requests: None,
+        },
+        http: HttpVersion::Http1,
+        timeout: Duration::from_secs(30),
+        mix: Mix {
+            kind: ScenarioKind::Webhook,
+            contacts: 10_000,
+            payload_bytes: args.payload_bytes,
+            batch_size: 1,
+            invalid_share: 0.0,
+            oversize_share: 0.0,
+            over_limit_share: 0.0,
+        },
+    };
+    let warm = plan(Duration::from_secs(1));
+    crate::generate::run(
+        warm.clone(),
+        Scenario::new(warm.mix.clone(), targets.clone()),
+        false,
+        true,
+    )
+    .await;
+    let measured = plan(args.duration);
+    let outcome = crate::generate::run(
+        measured.clone(),
+        Scenario::new(measured.mix.clone(), targets),
+        false,
+        true,
+    )
+    .await;
+    let report = crate::report_of(&measured, &outcome);
+    eprint!("{}", report.summary());
+    Ok(report)
+}
+
+fn row(name: &str, report: &Report, rss: Option<f64>, ceiling: f64) -> Row {
+    Row {
+        target: name.to_owned(),
+        events_per_s: report.events_accepted_per_s,
+        p50_ms: report.latency.p50_ms,
+        p99_ms: report.latency.p99_ms,
+        peak_rss_mib: rss,
+        ratio_to_ceiling: report.events_accepted_per_s / ceiling.max(f64::EPSILON),
+        unexpected: report.unexpected,
+        failures: report.failures.values().sum(),
+    }
+}
+
+fn print_table(results: &Results) {
+    println!(
+        "\n{} connections, {:.0} s each, ~{} B events, closed loop, HTTP/1.1",
+        results.connections, results.duration_s, results.payload_bytes
+    );
+    println!("| target | events/s | p50 ms | p99 ms | peak RSS MiB | ratio to ceiling |");
+    println!("|---|---|---|---|---|---|");
+    for r in &results.rows {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.2} |",
+            r.target,
+            r.events_per_s,
+            r.p50_ms,
+            r.p99_ms,
+            r.peak_rss_mib
+                .map(|m| format!("{m:.0}"))
+                .unwrap_or_else(|| "?".into()),
+            r.ratio_to_ceiling
+        );
+    }
+    if let Some(g) = &results.generator {
+        println!(
+            "generator check on the ceiling: loadtest {:.0}/s, wrk {:.0}/s, ratio {:.2}",
+            g.loadtest_per_s, g.wrk_per_s, g.ratio
+        );
+    }
+}
+
+/// wrk with the same body and connections against the ceiling; its requests per second.
+fn wrk(args: &BenchArgs, port: u16) -> anyhow::Result<f64> {
+    let script = tempfile::NamedTempFile::new()?;
+    let body = format!(
+        r#"{{"customer":{{"email":"c1@loadtest.example"}},"order":{{"id":"o-1","total":12.5}},"pad":"{}"}}"#,
+        "x".repeat(args.payload_bytes.saturating_sub(120))
+    );
+    std::fs::write(
+        script.path(),
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        ),
+    )?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let output = Command::new("wrk")
+        .arg(format!("-t{threads}"))
+        .arg(format!("-c{}", args.connections))
+        .arg(format!("-d{}s", args.duration.as_secs().max(1)))
+        .arg("-s")
+        .arg(script.path())
+        .arg(format!(
+            "http://127.0.0.1:{port}/v1/bench/custom-events/alias/lt-webhook"
+        ))
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|rate| rate.trim().parse().ok())
+        .with_context(|| format!("wrk printed no rate: {text}"))
+}
+
+/// A free loopback port (released before the server binds it).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A server child process, stopped with SIGTERM when dropped.
+struct Server {
+    child: Child,
+    first_line: Option<String>,
+}
+
+impl Server {
+    /// Starts `command` and waits (at most 30 s) until `port` accepts connections. With
+    /// `reads_key`, the first stdout line (the gateway's first-start admin key) is kept.
+    fn start(command: &mut Command, port: u16, reads_key: bool) -> anyhow::Result<Server> {
+        let mut child = command
+            .stdout(if reads_key {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting a server")?;
+        let first_line = match child.stdout.take() {
+            Some(stdout) => {
+                let mut line = String::new();
+                BufReader::new(stdout).read_line(&mut line)?;
+                Some(line)
+            }
+            None => None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        while std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("the server did not listen on {address} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Server { child, first_line })
+    }
+
+    fn admin_key(&self) -> anyhow::Result<String> {
+        let line = self.first_line.as_deref().unwrap_or_default();
+        let created: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("the gateway printed {line:?}, not its admin key"))?;
+        Ok(created["apiKey"].as_str().context("apiKey")?.to_owned())
+    }
+
+    /// Peak resident memory so far (VmHWM), from /proc.
+    fn peak_rss_mib(&self) -> Option<f64> {
+        peak_rss(
+            &Path::new("/proc")
+                .join(self.child.id().to_string())
+                .join("status"),
+        )
+    }
+}
+
+fn peak_rss(status: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(status).ok()?;
+    let kib: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

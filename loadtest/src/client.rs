@@ -1,0 +1,156 @@
+//! Connections to the target: HTTP/1.1 keep-alive (one request at a time per connection) or
+//! HTTP/2 with prior knowledge (streams multiplexed). A broken connection is replaced.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+use crate::args::HttpVersion;
+use crate::scenario::Planned;
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Failure {
+    /// Could not connect.
+    Connect,
+    /// No complete answer within `--timeout`.
+    Timeout,
+    /// The connection broke mid-request, or the answer was not HTTP.
+    Io,
+}
+
+/// A status and a body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// `host:port` to connect to.
+    pub address: String,
+    /// The Host header.
+    pub authority: String,
+    pub http: HttpVersion,
+    pub timeout: Duration,
+}
+
+impl Target {
+    pub(crate) fn of(url: &url::Url, http: HttpVersion, timeout: Duration) -> Target {
+        let host = url.host_str().unwrap_or("127.0.0.1");
+        let port = url.port_or_known_default().unwrap_or(80);
+        let address = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Target {
+            authority: address.clone(),
+            address,
+            http,
+            timeout,
+        }
+    }
+}
+
+/// One connection's sending half.
+#[derive(Debug)]
+pub(crate) enum Connection {
+    Http1(http1::SendRequest<Full<Bytes>>),
+    Http2(http2::SendRequest<Full<Bytes>>),
+}
+
+impl Connection {
+    /// Opens a connection and drives it on its own task.
+    pub(crate) async fn open(target: &Target) -> Result<Connection, Failure> {
+        let stream = tokio::time::timeout(target.timeout, TcpStream::connect(&target.address))
+            .await
+            .map_err(|_| Failure::Connect)?
+            .map_err(|_| Failure::Connect)?;
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(stream);
+        match target.http {
+            HttpVersion::Http1 => {
+                let (sender, connection) =
+                    http1::handshake(io).await.map_err(|_| Failure::Connect)?;
+                tokio::spawn(connection);
+                Ok(Connection::Http1(sender))
+            }
+            HttpVersion::Http2 => {
+                let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .map_err(|_| Failure::Connect)?;
+                tokio::spawn(connection);
+                Ok(Connection::Http2(sender))
+            }
+        }
+    }
+
+    /// Another handle on an HTTP/2 connection, whose streams are multiplexed; HTTP/1.1
+    /// connections carry one request at a time and are not shared.
+    pub(crate) fn share(&self) -> Option<Connection> {
+        match self {
+            Connection::Http1(_) => None,
+            Connection::Http2(sender) => Some(Connection::Http2(sender.clone())),
+        }
+    }
+
+    /// Whether the connection can take another request.
+    pub(crate) fn is_open(&self) -> bool {
+        match self {
+            Connection::Http1(sender) => !sender.is_closed(),
+            Connection::Http2(sender) => !sender.is_closed(),
+        }
+    }
+
+    /// Sends one request and reads the whole answer, within the target's timeout.
+    pub(crate) async fn send(
+        &mut self,
+        target: &Target,
+        planned: &Planned,
+    ) -> Result<Answer, Failure> {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(planned.path.as_str())
+            .header(header::HOST, target.authority.as_str())
+            .header(header::CONTENT_TYPE, planned.content_type);
+        if let Some(key) = &planned.key {
+            request = request.header(header::AUTHORIZATION, format!("apiKey {key}"));
+        }
+        let request = request
+            .body(Full::new(planned.body.clone()))
+            .map_err(|_| Failure::Io)?;
+        let exchange = async {
+            let response = match self {
+                Connection::Http1(sender) => {
+                    sender.ready().await.map_err(|_| Failure::Io)?;
+                    sender.send_request(request).await
+                }
+                Connection::Http2(sender) => {
+                    sender.ready().await.map_err(|_| Failure::Io)?;
+                    sender.send_request(request).await
+                }
+            }
+            .map_err(|_| Failure::Io)?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|_| Failure::Io)?
+                .to_bytes();
+            Ok(Answer { status, body })
+        };
+        tokio::time::timeout(target.timeout, exchange)
+            .await
+            .map_err(|_| Failure::Timeout)?
+    }
+}

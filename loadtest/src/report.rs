@@ -1,0 +1,263 @@
+//! What a run measured: HdrHistogram percentiles, throughput, statuses and failures, the
+//! per-second series, and `--verify`'s findings; as a readable summary, JSON and CSV.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::client::{Answer, Failure};
+use crate::generate::histogram;
+use crate::scenario::Planned;
+use crate::verify::Verified;
+
+/// One worker's counts, merged at the end.
+pub(crate) struct Tally {
+    pub latency: Histogram<u64>,
+    pub statuses: BTreeMap<u16, u64>,
+    pub failures: BTreeMap<Failure, u64>,
+    /// Answers other than the request's intent expects (e.g. a 500 to a valid event).
+    pub unexpected: u64,
+    pub unexpected_samples: Vec<String>,
+    /// Events answered 201, as (contact email, event id), kept for `--verify`.
+    pub accepted: Vec<(String, String)>,
+    pub events_accepted: u64,
+}
+
+impl Tally {
+    pub(crate) fn new() -> Tally {
+        Tally {
+            latency: histogram(),
+            statuses: BTreeMap::new(),
+            failures: BTreeMap::new(),
+            unexpected: 0,
+            unexpected_samples: Vec::new(),
+            accepted: Vec::new(),
+            events_accepted: 0,
+        }
+    }
+
+    pub(crate) fn record(&mut self, planned: &Planned, answer: &Answer, micros: u64, keep: bool) {
+        self.latency.saturating_record(micros);
+        *self.statuses.entry(answer.status).or_default() += 1;
+        if !planned.intent.expects(answer.status, planned.batch) {
+            self.unexpected += 1;
+            if self.unexpected_samples.len() < 5 {
+                self.unexpected_samples.push(format!(
+                    "{:?} request to {} got {}: {}",
+                    planned.intent,
+                    planned.path,
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
+                ));
+            }
+        }
+        for (email, id) in accepted_events(planned, answer) {
+            self.events_accepted += 1;
+            if keep {
+                self.accepted.push((email, id));
+            }
+        }
+    }
+
+    pub(crate) fn fail(&mut self, failure: Failure) {
+        *self.failures.entry(failure).or_default() += 1;
+    }
+
+    pub(crate) fn merge(&mut self, other: Tally) {
+        let _ = self.latency.add(&other.latency);
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        for (failure, n) in other.failures {
+            *self.failures.entry(failure).or_default() += n;
+        }
+        self.unexpected += other.unexpected;
+        for sample in other.unexpected_samples {
+            if self.unexpected_samples.len() < 5 {
+                self.unexpected_samples.push(sample);
+            }
+        }
+        self.accepted.extend(other.accepted);
+        self.events_accepted += other.events_accepted;
+    }
+}
+
+/// The (email, id) of each event the answer accepted: `{"id"}` for a 201, and each item
+/// with status 201 in a batch's `{"results": [...]}`.
+fn accepted_events(planned: &Planned, answer: &Answer) -> Vec<(String, String)> {
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&answer.body) else {
+        return Vec::new();
+    };
+    if planned.batch {
+        if answer.status != 200 {
+            return Vec::new();
+        }
+        let results = body["results"].as_array().cloned().unwrap_or_default();
+        return results
+            .iter()
+            .filter(|r| r["status"] == 201)
+            .filter_map(|r| {
+                let index = usize::try_from(r["index"].as_u64()?).ok()?;
+                Some((
+                    planned.emails.get(index)?.clone(),
+                    r["id"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+    }
+    match (answer.status, body["id"].as_str(), planned.emails.first()) {
+        (201, Some(id), Some(email)) => vec![(email.clone(), id.to_owned())],
+        _ => Vec::new(),
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Latency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+impl Latency {
+    pub(crate) fn of(h: &Histogram<u64>) -> Latency {
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        Latency {
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+            mean_ms: h.mean() / 1000.0,
+        }
+    }
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Second {
+    pub second: u64,
+    pub answers: u64,
+    pub failures: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Second {
+    pub(crate) fn of(second: u64, h: &Histogram<u64>, failures: u64) -> Second {
+        let latency = Latency::of(h);
+        Second {
+            second,
+            answers: h.len(),
+            failures,
+            p50_ms: latency.p50_ms,
+            p99_ms: latency.p99_ms,
+            max_ms: latency.max_ms,
+        }
+    }
+}
+
+/// The JSON report (`--report`).
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    pub scenario: &'static str,
+    pub mode: &'static str,
+    pub target_rate: Option<f64>,
+    pub connections: usize,
+    pub http: &'static str,
+    pub elapsed_s: f64,
+    pub requests: u64,
+    pub answers: u64,
+    pub answers_per_s: f64,
+    pub events_accepted: u64,
+    pub events_accepted_per_s: f64,
+    pub latency: Latency,
+    pub statuses: BTreeMap<u16, u64>,
+    pub failures: BTreeMap<Failure, u64>,
+    pub unexpected: u64,
+    pub unexpected_samples: Vec<String>,
+    pub verify: Option<Verified>,
+}
+
+impl Report {
+    /// The readable summary.
+    pub(crate) fn summary(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} scenario, {} loop{}, {} connections, HTTP/{}",
+            self.scenario,
+            self.mode,
+            self.target_rate
+                .map(|r| format!(" at {r}/s"))
+                .unwrap_or_default(),
+            self.connections,
+            self.http
+        );
+        let _ = writeln!(
+            out,
+            "  {} requests in {:.2} s: {:.0} answers/s, {} events accepted ({:.0}/s)",
+            self.requests,
+            self.elapsed_s,
+            self.answers_per_s,
+            self.events_accepted,
+            self.events_accepted_per_s
+        );
+        let l = &self.latency;
+        let _ = writeln!(
+            out,
+            "  latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  mean {:.2}",
+            l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms, l.mean_ms
+        );
+        let statuses: Vec<String> = self
+            .statuses
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect();
+        let _ = writeln!(out, "  statuses: {}", statuses.join(", "));
+        if !self.failures.is_empty() {
+            let failures: Vec<String> = self
+                .failures
+                .iter()
+                .map(|(f, n)| format!("{f:?}: {n}"))
+                .collect();
+            let _ = writeln!(out, "  no answer: {}", failures.join(", "));
+        }
+        if self.unexpected > 0 {
+            let _ = writeln!(out, "  unexpected answers: {}", self.unexpected);
+            for sample in &self.unexpected_samples {
+                let _ = writeln!(out, "    {sample}");
+            }
+        }
+        if let Some(v) = &self.verify {
+            let _ = writeln!(
+                out,
+                "  verify: {} accepted, {} found downstream, {} lost, {} duplicated, {} not acknowledged but stored ({:.1} s)",
+                v.expected, v.found, v.lost, v.duplicated, v.unacknowledged, v.waited_s
+            );
+            for id in &v.lost_samples {
+                let _ = writeln!(out, "    lost: {id}");
+            }
+        }
+        out
+    }
+}
+
+/// The per-second series as CSV.
+pub(crate) fn csv(seconds: &[Second]) -> String {
+    let mut out = String::from("second,answers,failures,p50_ms,p99_ms,max_ms\n");
+    for s in seconds {
+        let _ = writeln!(
+            out,
+            "{},{},{},{:.3},{:.3},{:.3}",
+            s.second, s.answers, s.failures, s.p50_ms, s.p99_ms, s.max_ms
+        );
+    }
+    out
+}

@@ -1,0 +1,113 @@
+//! Bad arguments stop `loadtest` before it sends anything, with an error naming the flag.
+
+use std::process::Command;
+
+fn loadtest(args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(args)
+        .output()
+        .expect("run loadtest");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn bad_arguments_get_clear_errors() {
+    let url = "--url=http://127.0.0.1:9";
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--store", "s"], "--url is required"),
+        (
+            &["run", "--url", "not a url", "--store", "s"],
+            "--url \"not a url\" is not a URL",
+        ),
+        (
+            &["run", "--url", "https://127.0.0.1:9", "--store", "s"],
+            "--url must be an http:// URL",
+        ),
+        (
+            &["run", url, "--store", "s", "--rate", "0"],
+            "--rate must be between",
+        ),
+        (
+            &["run", url, "--store", "s", "--rate=-5"],
+            "--rate must be between",
+        ),
+        (
+            &["run", url, "--store", "s", "--connections", "0"],
+            "--connections must be between",
+        ),
+        (
+            &["run", url, "--store", "s", "--requests", "0"],
+            "--requests must be between",
+        ),
+        (
+            &["run", url, "--store", "s", "--duration", "5"],
+            "needs a unit",
+        ),
+        (
+            &["run", url, "--store", "s", "--duration", "5d"],
+            "unknown unit",
+        ),
+        (&["run", url], "needs --store"),
+        (&["run", url, "--scenario", "api"], "needs --key"),
+        (
+            &["run", url, "--store", "s", "--verify"],
+            "with --verify needs --key",
+        ),
+        (&["run", url, "--setup"], "--setup needs --admin-key"),
+        (
+            &["run", url, "--store", "s", "--invalid-share", "1.5"],
+            "--invalid-share must be between 0 and 1",
+        ),
+        (
+            &[
+                "run",
+                url,
+                "--store",
+                "s",
+                "--invalid-share",
+                "0.6",
+                "--oversize-share",
+                "0.6",
+            ],
+            "add up to more than 1",
+        ),
+        (
+            &["run", url, "--store", "s", "--batch-size", "1001"],
+            "--batch-size must be between 1 and 1000",
+        ),
+        (
+            &["run", url, "--store", "s", "--scenario", "flood"],
+            "invalid value 'flood'",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, stderr) = loadtest(args);
+        assert_ne!(code, 0, "{args:?} should fail");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected {expected:?} in {stderr:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_target_is_reported_not_hung_on() {
+    // Port 9 (discard) on loopback: nothing listens, so every connection is refused.
+    let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args([
+            "run",
+            "--url",
+            "http://127.0.0.1:9",
+            "--store",
+            "s",
+            "--requests",
+            "20",
+            "--quiet",
+        ])
+        .output()
+        .expect("run loadtest");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("no answer: Connect: 20"), "{stdout}");
+}
