@@ -1,16 +1,18 @@
-//! Connections to the target: HTTP/1.1 keep-alive (one request at a time per connection) or
-//! HTTP/2 with prior knowledge (streams multiplexed). A broken connection is replaced.
+//! Connections to the target: HTTP/1.1 keep-alive (one request at a time per connection, on
+//! the generator's own lean client) or HTTP/2 with prior knowledge (hyper, streams
+//! multiplexed). A broken connection is replaced.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, Request};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use crate::args::HttpVersion;
+use crate::h1::Http1;
 use crate::scenario::Planned;
 
 /// Why a request got no answer.
@@ -64,7 +66,7 @@ impl Target {
 /// One connection's sending half.
 #[derive(Debug)]
 pub(crate) enum Connection {
-    Http1(http1::SendRequest<Full<Bytes>>),
+    Http1(Http1),
     Http2(http2::SendRequest<Full<Bytes>>),
 }
 
@@ -76,15 +78,10 @@ impl Connection {
             .map_err(|_| Failure::Connect)?
             .map_err(|_| Failure::Connect)?;
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(stream);
         match target.http {
-            HttpVersion::Http1 => {
-                let (sender, connection) =
-                    http1::handshake(io).await.map_err(|_| Failure::Connect)?;
-                tokio::spawn(connection);
-                Ok(Connection::Http1(sender))
-            }
+            HttpVersion::Http1 => Ok(Connection::Http1(Http1::new(stream))),
             HttpVersion::Http2 => {
+                let io = TokioIo::new(stream);
                 let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
                     .await
                     .map_err(|_| Failure::Connect)?;
@@ -106,7 +103,7 @@ impl Connection {
     /// Whether the connection can take another request.
     pub(crate) fn is_open(&self) -> bool {
         match self {
-            Connection::Http1(sender) => !sender.is_closed(),
+            Connection::Http1(connection) => connection.is_open(),
             Connection::Http2(sender) => !sender.is_closed(),
         }
     }
@@ -117,6 +114,19 @@ impl Connection {
         target: &Target,
         planned: &Planned,
     ) -> Result<Answer, Failure> {
+        if let Connection::Http1(connection) = self {
+            let authorization = planned.key.as_ref().map(|key| format!("apiKey {key}"));
+            let mut headers = vec![("content-type", planned.content_type)];
+            if let Some(value) = &authorization {
+                headers.push(("authorization", value.as_str()));
+            }
+            let exchange =
+                connection.post(&target.authority, &planned.path, &headers, &planned.body);
+            let (status, body) = tokio::time::timeout(target.timeout, exchange)
+                .await
+                .map_err(|_| Failure::Timeout)??;
+            return Ok(Answer { status, body });
+        }
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(planned.path.as_str())
@@ -130,10 +140,7 @@ impl Connection {
             .map_err(|_| Failure::Io)?;
         let exchange = async {
             let response = match self {
-                Connection::Http1(sender) => {
-                    sender.ready().await.map_err(|_| Failure::Io)?;
-                    sender.send_request(request).await
-                }
+                Connection::Http1(_) => return Err(Failure::Io),
                 Connection::Http2(sender) => {
                     sender.ready().await.map_err(|_| Failure::Io)?;
                     sender.send_request(request).await

@@ -37,8 +37,9 @@ struct Shared {
     next: AtomicU64,
     start: Instant,
     stopped: AtomicBool,
-    /// Answers in the current second, for the progress line and the per-second CSV.
-    second: Mutex<Histogram<u64>>,
+    /// Answers in the current second, for the progress line and the per-second CSV; sharded
+    /// so workers seldom wait on each other's lock.
+    second: Vec<Mutex<Histogram<u64>>>,
     completed: AtomicU64,
     failed: AtomicU64,
     keep_accepted: bool,
@@ -60,13 +61,14 @@ pub(crate) async fn run(
 ) -> Outcome {
     let target = Target::of(&plan.target, plan.http, plan.timeout);
     let workers = plan.connections;
+    const SHARDS: usize = 16;
     let shared = Arc::new(Shared {
         target,
         scenario,
         next: AtomicU64::new(0),
         start: Instant::now(),
         stopped: AtomicBool::new(false),
-        second: Mutex::new(histogram()),
+        second: (0..SHARDS).map(|_| Mutex::new(histogram())).collect(),
         completed: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         keep_accepted,
@@ -90,7 +92,7 @@ pub(crate) async fn run(
         let connection = (!shared_h2.is_empty())
             .then(|| shared_h2[i % shared_h2.len()].share())
             .flatten();
-        tasks.push(tokio::spawn(work(shared.clone(), connection)));
+        tasks.push(tokio::spawn(work(shared.clone(), i, connection)));
     }
     let mut tally = Tally::new();
     for task in tasks {
@@ -109,7 +111,7 @@ pub(crate) async fn run(
 }
 
 /// One worker: takes request numbers until the plan says stop.
-async fn work(shared: Arc<Shared>, mut connection: Option<Connection>) -> Tally {
+async fn work(shared: Arc<Shared>, worker: usize, mut connection: Option<Connection>) -> Tally {
     let mut tally = Tally::new();
     let mut rng = StdRng::from_rng(&mut rand::rng());
     let plan = &shared.plan;
@@ -167,7 +169,7 @@ async fn work(shared: Arc<Shared>, mut connection: Option<Connection>) -> Tally 
                     .unwrap_or(u64::MAX)
                     .max(1);
                 tally.record(&planned, &answer, micros, shared.keep_accepted);
-                if let Ok(mut second) = shared.second.lock() {
+                if let Ok(mut second) = shared.second[worker % shared.second.len()].lock() {
                     second.saturating_record(micros);
                 }
                 shared.completed.fetch_add(1, Ordering::Relaxed);
@@ -196,10 +198,13 @@ async fn report_seconds(shared: Arc<Shared>, live: bool) -> Vec<Second> {
     loop {
         tick.tick().await;
         let done = shared.stopped.load(Ordering::Relaxed);
-        let histogram = match shared.second.lock() {
-            Ok(mut second) => std::mem::replace(&mut *second, histogram()),
-            Err(_) => histogram(),
-        };
+        let mut histogram = histogram();
+        for shard in &shared.second {
+            if let Ok(mut second) = shard.lock() {
+                let _ = histogram.add(&*second);
+                second.reset();
+            }
+        }
         let failed = shared.failed.load(Ordering::Relaxed);
         let row = Second::of(rows.len() as u64 + 1, &histogram, failed - failed_before);
         failed_before = failed;

@@ -53,11 +53,16 @@ impl Tally {
                 ));
             }
         }
-        for (email, id) in accepted_events(planned, answer) {
-            self.events_accepted += 1;
-            if keep {
-                self.accepted.push((email, id));
+        if keep || planned.batch {
+            for (email, id) in accepted_events(planned, answer) {
+                self.events_accepted += 1;
+                if keep {
+                    self.accepted.push((email, id));
+                }
             }
+        } else if answer.status == 201 {
+            // Counting needs no parsing: a single event answered 201 is one accepted event.
+            self.events_accepted += 1;
         }
     }
 
