@@ -91,6 +91,22 @@ impl ConsumerProcess {
         ConsumerProcess(child)
     }
 
+    /// SIGTERM: the consumer finishes its batch, commits, leaves the group and exits.
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                assert!(status.success(), "the consumer exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the consumer did not stop within 30 s of SIGTERM");
+    }
+
     fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -168,6 +184,68 @@ async fn events_flow_through_kafka_and_survive_a_killed_consumer() {
         .iter()
         .map(|a| a["fields"]["n"].as_u64().expect("n"))
         .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (0..300).collect::<Vec<_>>(),
+        "each event exactly once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_joining_and_leaving_the_group_lose_and_double_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (gw, topic) = kafka_gateway().await;
+    let group = format!("group-{}", uuid::Uuid::new_v4().simple());
+    let contacts = 10;
+    let mut first = ConsumerProcess::start(&gw, &topic, &group);
+    let send_round = |round: u64| {
+        let gw = &gw;
+        async move {
+            for n in 0..100 {
+                send(
+                    gw,
+                    &format!("g{}@example.com", n % contacts),
+                    round * 100 + n,
+                )
+                .await;
+            }
+        }
+    };
+    let all_stored = |per_contact: usize| {
+        let gw = &gw;
+        async move {
+            for c in 0..contacts {
+                gw.activities_within(
+                    &format!("g{c}@example.com"),
+                    per_contact,
+                    Duration::from_secs(90),
+                )
+                .await;
+            }
+        }
+    };
+    send_round(0).await;
+    all_stored(10).await;
+    // A second member joins: the partitions are shared out again.
+    let _second = ConsumerProcess::start(&gw, &topic, &group);
+    send_round(1).await;
+    all_stored(20).await;
+    // The first leaves cleanly: its partitions move to the second, from committed offsets.
+    first.terminate();
+    send_round(2).await;
+    all_stored(30).await;
+    let mut seen: Vec<u64> = Vec::new();
+    for c in 0..contacts {
+        let activities = gw
+            .activities_within(&format!("g{c}@example.com"), 30, Duration::from_secs(5))
+            .await;
+        seen.extend(
+            activities
+                .iter()
+                .map(|a| a["fields"]["n"].as_u64().expect("n")),
+        );
+    }
     seen.sort_unstable();
     assert_eq!(
         seen,
