@@ -49,6 +49,8 @@ CREATE TABLE deliveries (
     status           TEXT NOT NULL,
     attempts         BIGINT NOT NULL,
     next_attempt_at  TEXT NOT NULL,
+    -- Set while an attempt is in flight: until then the delivery is reserved for it.
+    leased_until     TEXT,
     last_status_code BIGINT,
     last_error       TEXT,
     created_at       TEXT NOT NULL,

@@ -64,6 +64,15 @@ struct Results {
     payload_bytes: usize,
     rows: Vec<Row>,
     generator: Option<GeneratorCheck>,
+    kafka: Option<KafkaCheck>,
+}
+
+/// The gateway in Kafka mode against the raw producer on the same broker and topic.
+#[derive(Debug, Serialize)]
+struct KafkaCheck {
+    gateway_per_s: f64,
+    raw_producer_per_s: f64,
+    ratio: f64,
 }
 
 /// This tool against wrk on the same ceiling.
@@ -151,6 +160,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     ));
     drop(gateway);
 
+    let mut kafka = None;
     if let Some(brokers) = &args.kafka_brokers {
         eprintln!("==> gateway, Kafka");
         let data = tempfile::tempdir()?;
@@ -179,6 +189,14 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
             gateway.peak_rss_mib(),
             ceiling_rate,
         ));
+        drop(gateway);
+        eprintln!("==> raw rdkafka producer, same broker and topic");
+        let raw = raw_producer(&me, brokers, &topic, args.payload_bytes)?;
+        kafka = Some(KafkaCheck {
+            gateway_per_s: report.events_accepted_per_s,
+            raw_producer_per_s: raw,
+            ratio: report.events_accepted_per_s / raw,
+        });
     }
 
     let results = Results {
@@ -187,6 +205,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         payload_bytes: args.payload_bytes,
         rows,
         generator,
+        kafka,
     };
     print_table(&results);
     if let Some(parent) = args.report.parent() {
@@ -279,12 +298,43 @@ fn print_table(results: &Results) {
             r.ratio_to_ceiling
         );
     }
+    if let Some(k) = &results.kafka {
+        println!(
+            "Kafka mode against the raw producer (acks=all, same broker and topic): gateway {:.0}/s, raw {:.0}/s, ratio {:.3}",
+            k.gateway_per_s, k.raw_producer_per_s, k.ratio
+        );
+    }
     if let Some(g) = &results.generator {
         println!(
             "generator check on the ceiling: loadtest {:.0}/s, wrk {:.0}/s, ratio {:.2}",
             g.loadtest_per_s, g.wrk_per_s, g.ratio
         );
     }
+}
+
+/// `loadtest produce` with the gateway's producer settings: its messages per second.
+fn raw_producer(me: &Path, brokers: &str, topic: &str, size: usize) -> anyhow::Result<f64> {
+    let output = Command::new(me)
+        .args([
+            "produce",
+            "--brokers",
+            brokers,
+            "--topic",
+            topic,
+            "--messages",
+            "200000",
+        ])
+        .args(["--size", &size.to_string()])
+        .output()
+        .context("running loadtest produce")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let result: serde_json::Value = serde_json::from_str(text.trim()).with_context(|| {
+        format!(
+            "loadtest produce printed {text:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    result["per_second"].as_f64().context("per_second")
 }
 
 /// wrk with the same body and connections against the ceiling; its requests per second.

@@ -47,13 +47,10 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) fn of(url: &url::Url, http: HttpVersion, timeout: Duration) -> Target {
+        // `host_str` keeps an IPv6 address's brackets, as `host:port` needs them.
         let host = url.host_str().unwrap_or("127.0.0.1");
         let port = url.port_or_known_default().unwrap_or(80);
-        let address = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let address = format!("{host}:{port}");
         Target {
             authority: address.clone(),
             address,

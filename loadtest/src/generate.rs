@@ -175,6 +175,12 @@ async fn work(shared: Arc<Shared>, worker: usize, mut connection: Option<Connect
                 shared.completed.fetch_add(1, Ordering::Relaxed);
             }
             Err(failure) => {
+                if failure == Failure::Timeout {
+                    // A request that got no answer in time waited at least this long: leaving
+                    // it out would hide the worst of a stall.
+                    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                    tally.latency.saturating_record(micros.max(1));
+                }
                 tally.fail(failure);
                 shared.failed.fetch_add(1, Ordering::Relaxed);
                 if failure == Failure::Connect {

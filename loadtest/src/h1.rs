@@ -21,6 +21,8 @@ pub(crate) struct Http1 {
     read: BytesMut,
     write: Vec<u8>,
     closed: bool,
+    /// The server closed its side.
+    eof: bool,
 }
 
 impl Http1 {
@@ -30,6 +32,7 @@ impl Http1 {
             read: BytesMut::with_capacity(8 * 1024),
             write: Vec::with_capacity(4 * 1024),
             closed: false,
+            eof: false,
         }
     }
 
@@ -83,13 +86,17 @@ impl Http1 {
                 return Err(Failure::Io);
             }
             self.read.reserve(8 * 1024);
+            if self.eof {
+                return Err(Failure::Io);
+            }
             let n = self
                 .stream
                 .read_buf(&mut self.read)
                 .await
                 .map_err(|_| Failure::Io)?;
             if n == 0 {
-                return Err(Failure::Io);
+                // Parsed once more: an answer without a length ends here.
+                self.eof = true;
             }
         }
     }
@@ -106,6 +113,12 @@ impl Http1 {
             Err(_) => return Err(Failure::Io),
         };
         let status = response.code.ok_or(Failure::Io)?;
+        if (100..200).contains(&status) && status != 101 {
+            // An interim answer (100 Continue, 103 Early Hints): the final one follows.
+            self.read.advance(head);
+            return self.parse();
+        }
+        let http10 = response.version == Some(0);
         let mut length = None;
         let mut chunked = false;
         for header in response.headers.iter() {
@@ -129,8 +142,21 @@ impl Http1 {
                 None => Ok(None),
             };
         }
-        // Answers to POSTs without a length are not expected from an event gateway.
-        let length = length.unwrap_or(0);
+        let length = match length {
+            Some(length) => length,
+            None if status == 204 || status == 304 => 0,
+            // No length: the body runs to the end of the connection.
+            None => {
+                self.closed = true;
+                if !self.eof {
+                    return Ok(None);
+                }
+                self.read.len() - head
+            }
+        };
+        if http10 {
+            self.closed = true;
+        }
         if length > MAX_BODY {
             return Err(Failure::Io);
         }
@@ -177,6 +203,37 @@ fn dechunk(mut input: &[u8]) -> Result<Option<(Bytes, usize)>, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection to a server that sends `wire` whatever it is asked.
+    async fn answered_with(wire: &'static [u8]) -> Http1 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(wire).await;
+        });
+        Http1::new(TcpStream::connect(address).await.expect("connect"))
+    }
+
+    #[tokio::test]
+    async fn skips_interim_answers_and_reads_bodies_without_a_length_to_the_end() {
+        let mut c = answered_with(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok",
+        )
+        .await;
+        let (status, body) = c.post("h", "/", &[], b"{}").await.expect("answer");
+        assert_eq!((status, &body[..]), (201, &b"ok"[..]));
+        assert!(c.is_open());
+
+        let mut c = answered_with(b"HTTP/1.0 200 OK\r\n\r\nuntil the end").await;
+        let (status, body) = c.post("h", "/", &[], b"{}").await.expect("answer");
+        assert_eq!((status, &body[..]), (200, &b"until the end"[..]));
+        assert!(!c.is_open(), "a body without a length ends the connection");
+    }
 
     #[test]
     fn dechunks_bodies_and_waits_for_more() {

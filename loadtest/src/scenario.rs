@@ -117,6 +117,9 @@ pub(crate) struct Scenario {
     padding: String,
     /// Built once: cloning `Bytes` shares it.
     oversize: Bytes,
+    /// Part of every contact's email: each run's contacts are its own, so `--verify` reads
+    /// only this run's events even in a store earlier runs used.
+    run_tag: String,
 }
 
 impl Scenario {
@@ -132,15 +135,13 @@ impl Scenario {
             targets,
             padding,
             oversize,
+            run_tag: format!("{:06x}", rand::random::<u32>() & 0xff_ffff),
         }
     }
 
     /// Request number `seq`.
     pub(crate) fn request(&self, seq: u64, rng: &mut impl Rng) -> Planned {
-        let email = format!(
-            "c{}@loadtest.example",
-            rng.random_range(0..self.mix.contacts)
-        );
+        let email = self.email(rng);
         let store = &self.targets.store;
         match self.mix.kind {
             ScenarioKind::Webhook => self.webhook(seq, email, Intent::Valid),
@@ -175,6 +176,12 @@ impl Scenario {
                 }
             }
         }
+    }
+
+    /// A random one of this run's contacts.
+    fn email(&self, rng: &mut impl Rng) -> String {
+        let n = rng.random_range(0..self.mix.contacts);
+        format!("c{n}.{}@loadtest.example", self.run_tag)
     }
 
     fn webhook(&self, seq: u64, email: String, intent: Intent) -> Planned {
@@ -236,14 +243,7 @@ impl Scenario {
 
     fn batch(&self, seq: u64, rng: &mut impl Rng) -> Planned {
         let size = self.mix.batch_size as u64;
-        let emails: Vec<String> = (0..size)
-            .map(|_| {
-                format!(
-                    "c{}@loadtest.example",
-                    rng.random_range(0..self.mix.contacts)
-                )
-            })
-            .collect();
+        let emails: Vec<String> = (0..size).map(|_| self.email(rng)).collect();
         let events: Vec<String> = emails
             .iter()
             .enumerate()

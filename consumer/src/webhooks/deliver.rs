@@ -78,7 +78,7 @@ struct Shared {
 struct Attempted {
     delivery: Claimed,
     outcome: Outcome,
-    retryable: bool,
+    verdict: Verdict,
     _slots: [OwnedSemaphorePermit; 2],
 }
 
@@ -91,8 +91,22 @@ enum Target {
         secret: String,
         headers: Vec<(String, String)>,
     },
-    /// The subscription is paused or disabled, or the send type was deleted.
+    /// Not to be sent now, through no fault of the endpoint (the subscription is paused, or
+    /// the send type has no signing secret yet): tried again on the schedule.
+    Held(&'static str),
+    /// Never to be sent: the subscription was disabled or the send type deleted.
     Closed(&'static str),
+}
+
+/// What a failed attempt means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The endpoint failed: retried, and counted toward disabling it.
+    EndpointFailed,
+    /// Retried, without blaming the endpoint.
+    Held,
+    /// Not retried.
+    Final,
 }
 
 impl Dispatcher {
@@ -102,6 +116,8 @@ impl Dispatcher {
             .user_agent(concat!("Sluice-Webhooks/", env!("CARGO_PKG_VERSION")))
             // A redirect could lead anywhere, including inside; it counts as a failure.
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the target itself, past the guarded resolver.
+            .no_proxy()
             .connect_timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(config.per_endpoint);
@@ -258,7 +274,7 @@ async fn targets(
         }
         for (id, url, secret, active, status) in query.fetch_all(db).await? {
             let target = if active == 0 {
-                Target::Closed("the webhook is not active")
+                Target::Held("the webhook is not active")
             } else if status != super::ENABLED {
                 Target::Closed("the webhook was disabled after failing for too long")
             } else {
@@ -287,6 +303,14 @@ async fn targets(
         }
         for (id, body, secret) in query.fetch_all(db).await? {
             let target = match serde_json::from_str::<EventTypeDefinition>(&body) {
+                // Never sent unsigned: a type saved before send types had secrets gets one
+                // when it is replaced (PUT), which shows it.
+                Ok(EventTypeDefinition {
+                    webhook_url: Some(_),
+                    ..
+                }) if secret.is_none() => Target::Held(
+                    "the send type has no signing secret yet: replace it (PUT) to create one",
+                ),
                 Ok(EventTypeDefinition {
                     webhook_url: Some(url),
                     webhook_headers,
@@ -315,25 +339,24 @@ async fn attempt(
     _slots: [OwnedSemaphorePermit; 2],
 ) {
     let started = Instant::now();
-    let (outcome, retryable) = match &target {
-        Target::Closed(why) => (
-            Outcome {
-                status_code: None,
-                error: Some((*why).to_owned()),
-            },
-            false,
-        ),
+    let refused = |why: &str| Outcome {
+        status_code: None,
+        error: Some(why.to_owned()),
+    };
+    let (outcome, verdict) = match &target {
+        Target::Closed(why) => (refused(why), Verdict::Final),
+        Target::Held(why) => (refused(why), Verdict::Held),
         Target::Send {
             url,
             secret,
             headers,
-        } => (send(&shared, &delivery, url, secret, headers).await, true),
+        } => send(&shared, &delivery, url, secret, headers).await,
     };
     metrics::report_delivery_duration(started.elapsed());
     let attempted = Attempted {
         delivery,
         outcome,
-        retryable,
+        verdict,
         _slots,
     };
     // Fails only when the recorder has stopped; the lease then makes the delivery due again.
@@ -376,13 +399,14 @@ async fn send(
     url: &str,
     secret: &str,
     headers: &[(String, String)],
-) -> Outcome {
+) -> (Outcome, Verdict) {
     let failed = |error: String| Outcome {
         status_code: None,
         error: Some(error),
     };
+    // An address refused by its form (an internal IP literal, localhost) stays refused.
     if let Err(error) = target::check_url(url, shared.config.allow_private_targets) {
-        return failed(format!("target refused: {error}"));
+        return (failed(format!("target refused: {error}")), Verdict::Final);
     }
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let signature = sign::signature(
@@ -405,7 +429,7 @@ async fn send(
         .header("webhook-signature", signature)
         .header("x-sluice-event", delivery.event.as_str())
         .body(delivery.payload.clone());
-    match request.send().await {
+    let outcome = match request.send().await {
         Ok(response) => {
             let status = response.status();
             Outcome {
@@ -418,7 +442,8 @@ async fn send(
             shared.config.timeout.as_secs_f64()
         )),
         Err(error) => failed(describe(&error)),
-    }
+    };
+    (outcome, Verdict::EndpointFailed)
 }
 
 /// The innermost cause, which says what went wrong (refused address, connection refused).
@@ -448,24 +473,25 @@ async fn record(
     for Attempted {
         delivery,
         outcome,
-        retryable,
+        verdict,
         ..
     } in batch
     {
-        let (status, retry_at, label) = if outcome.error.is_none() {
+        let delivered = outcome.error.is_none();
+        let (status, retry_at, label) = if delivered {
             (outbox::DELIVERED, None, "delivered")
         } else {
-            match retryable
+            let retry = (*verdict != Verdict::Final)
                 .then(|| config.retries.after(delivery.attempts))
-                .flatten()
-            {
+                .flatten();
+            match retry {
                 Some(delay) => (outbox::PENDING, Some(clock::after(delay)), "retrying"),
                 None => (outbox::FAILED, None, "failed"),
             }
         };
         outbox::record(
             &mut *tx,
-            &delivery.id,
+            delivery,
             status,
             retry_at.as_deref(),
             outcome,
@@ -473,9 +499,9 @@ async fn record(
         )
         .await?;
         if let Some(webhook) = &delivery.webhook_id {
-            if outcome.error.is_none() {
+            if delivered {
                 super::health::succeeded(&mut *tx, webhook).await?;
-            } else if *retryable {
+            } else if *verdict == Verdict::EndpointFailed {
                 super::health::failed(&mut tx, webhook, config.disable_after).await?;
             }
         }

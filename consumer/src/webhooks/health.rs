@@ -27,7 +27,6 @@ pub(crate) async fn succeeded(
 #[serde(rename_all = "camelCase")]
 struct Disabled<'a> {
     webhook_id: &'a str,
-    target_url: &'a str,
     failing_since: &'a str,
     disabled_at: &'a str,
 }
@@ -40,15 +39,17 @@ pub(crate) async fn failed(
     disable_after: Duration,
 ) -> Result<bool, sqlx::Error> {
     let now = clock::now();
-    let streak: Option<(String, String, String)> = sqlx::query_as(&format!(
+    // The target URL stays out of the notice: URLs can carry tokens, and the notice goes to
+    // the store's other endpoints.
+    let streak: Option<(String, String)> = sqlx::query_as(&format!(
         "UPDATE webhooks SET failing_since = COALESCE(failing_since, $1) \
-         WHERE id = $2 AND status = '{ENABLED}' RETURNING failing_since, store_id, target_url"
+         WHERE id = $2 AND status = '{ENABLED}' RETURNING failing_since, store_id"
     ))
     .bind(&now)
     .bind(webhook_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some((since, store_id, target_url)) = streak else {
+    let Some((since, store_id)) = streak else {
         return Ok(false);
     };
     let failing_for = match (clock::parse(&now), clock::parse(&since)) {
@@ -75,7 +76,6 @@ pub(crate) async fn failed(
         store_id: &store_id,
         data: Disabled {
             webhook_id,
-            target_url: &target_url,
             failing_since: &since,
             disabled_at: &now,
         },

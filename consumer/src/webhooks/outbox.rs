@@ -29,18 +29,21 @@ pub struct NewDelivery {
     pub payload: String,
 }
 
-/// Adds deliveries, due now, inside the caller's transaction.
+/// Adds deliveries, due now, inside the caller's transaction; returns their ids.
 pub async fn enqueue(
     tx: &mut Transaction<'_, Any>,
     deliveries: &[NewDelivery],
     now: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(deliveries.len());
     for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
         let sql = insert_sql(chunk.len());
         let mut query = sqlx::query(&sql);
         for delivery in chunk {
+            let id = uuid::Uuid::now_v7().to_string();
+            ids.push(id.clone());
             query = query
-                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(id)
                 .bind(&delivery.store_id)
                 .bind(&delivery.message_id)
                 .bind(&delivery.webhook_id)
@@ -53,7 +56,7 @@ pub async fn enqueue(
         }
         query.execute(&mut **tx).await?;
     }
-    Ok(())
+    Ok(ids)
 }
 
 /// The multi-row insert; status and attempts are the same for every new row.
@@ -147,7 +150,7 @@ pub(crate) async fn claim(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "UPDATE deliveries SET next_attempt_at = $1, attempts = attempts + 1 \
+        "UPDATE deliveries SET next_attempt_at = $1, leased_until = $1, attempts = attempts + 1 \
          WHERE status = '{PENDING}' AND next_attempt_at <= $2 AND id IN ({}) \
          RETURNING id, message_id, webhook_id, event_type_id, event, payload, attempts",
         list_placeholders(3, ids.len())
@@ -194,10 +197,12 @@ pub(crate) struct Outcome {
     pub error: Option<String>,
 }
 
-/// Records an attempt: delivered, due again at `retry_at`, or failed for good.
+/// Records an attempt: delivered, due again at `retry_at`, or failed for good. Only the claim
+/// that made the attempt may record it: a delivery claimed again since (a manual retry while
+/// it was in flight) keeps the newer claim's result.
 pub(crate) async fn record(
     db: impl Executor<'_, Database = Any>,
-    id: &str,
+    claimed: &Claimed,
     status: &str,
     retry_at: Option<&str>,
     outcome: &Outcome,
@@ -205,14 +210,16 @@ pub(crate) async fn record(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE deliveries SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
-         last_status_code = $3, last_error = $4, updated_at = $5 WHERE id = $6",
+         leased_until = NULL, last_status_code = $3, last_error = $4, updated_at = $5 \
+         WHERE id = $6 AND attempts = $7",
     )
     .bind(status)
     .bind(retry_at)
     .bind(outcome.status_code.map(i64::from))
     .bind(outcome.error.as_deref())
     .bind(now)
-    .bind(id)
+    .bind(&claimed.id)
+    .bind(i64::from(claimed.attempts))
     .execute(db)
     .await?;
     Ok(())
@@ -302,43 +309,60 @@ pub async fn list(
         .collect())
 }
 
-/// Makes a webhook's delivery due now, whatever its state, and returns it; None when the
-/// webhook has no such delivery.
+/// What a manual retry found.
+#[derive(Debug)]
+pub enum RetryNow {
+    /// Due now.
+    Queued(Box<DeliveryView>),
+    /// An attempt is in flight; retrying now would send it twice at once.
+    InFlight,
+    /// The webhook has no such delivery.
+    Unknown,
+}
+
+/// Makes a webhook's delivery due now, whatever its state, unless an attempt is in flight.
 pub async fn retry_now(
     db: &AnyPool,
     webhook_id: &str,
     delivery_id: &str,
-) -> Result<Option<DeliveryView>, sqlx::Error> {
+) -> Result<RetryNow, sqlx::Error> {
     let now = crate::clock::now();
     let sql = format!(
         "UPDATE deliveries SET status = '{PENDING}', next_attempt_at = $1, updated_at = $1 \
-         WHERE id = $2 AND webhook_id = $3 RETURNING {VIEW_COLUMNS}"
+         WHERE id = $2 AND webhook_id = $3 AND (leased_until IS NULL OR leased_until <= $1) \
+         RETURNING {VIEW_COLUMNS}"
     );
-    Ok(sqlx::query_as::<_, ViewRow>(&sql)
+    let queued = sqlx::query_as::<_, ViewRow>(&sql)
         .bind(&now)
         .bind(delivery_id)
         .bind(webhook_id)
         .fetch_optional(db)
-        .await?
-        .map(view))
+        .await?;
+    if let Some(row) = queued {
+        return Ok(RetryNow::Queued(Box::new(view(row))));
+    }
+    let exists: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM deliveries WHERE id = $1 AND webhook_id = $2")
+            .bind(delivery_id)
+            .bind(webhook_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(if exists.is_some() {
+        RetryNow::InFlight
+    } else {
+        RetryNow::Unknown
+    })
 }
 
 /// Adds one delivery outside any event (the test endpoint); returns its id.
 pub async fn enqueue_one(db: &AnyPool, delivery: NewDelivery) -> Result<String, sqlx::Error> {
-    let now = crate::clock::now();
-    let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query(&insert_sql(1))
-        .bind(&id)
-        .bind(&delivery.store_id)
-        .bind(&delivery.message_id)
-        .bind(&delivery.webhook_id)
-        .bind(&delivery.event_type_id)
-        .bind(&delivery.event)
-        .bind(&delivery.payload)
-        .bind(&now)
-        .bind(&now)
-        .bind(&now)
-        .execute(db)
-        .await?;
-    Ok(id)
+    let mut tx = db.begin().await?;
+    let ids = enqueue(
+        &mut tx,
+        std::slice::from_ref(&delivery),
+        &crate::clock::now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ids.into_iter().next().unwrap_or_default())
 }

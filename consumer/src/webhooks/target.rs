@@ -71,16 +71,25 @@ fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    let low_v4 = || Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || ip.is_unique_local()
         || ip.is_unicast_link_local()
-        // 64:ff9b::/96, NAT64: the low 32 bits are an IPv4 address that may be internal.
-        || (ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && {
-            let [.., hi, lo] = ip.segments();
-            is_forbidden_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)))
-        })
+        // fec0::/10, the deprecated site-local range, still routed inside some networks.
+        || (s[0] & 0xffc0) == 0xfec0
+        // 2001:db8::/32, documentation.
+        || (s[0] == 0x2001 && s[1] == 0x0db8)
+        // ::a.b.c.d (IPv4-compatible), 64:ff9b::/96 and 64:ff9b:1::/48 (NAT64): the low 32
+        // bits are an IPv4 address that may be internal.
+        || (s[..6] == [0, 0, 0, 0, 0, 0] && is_forbidden_v4(low_v4()))
+        || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_forbidden_v4(low_v4()))
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+        // 2002::/16, 6to4: bits 16..48 are an IPv4 address.
+        || (s[0] == 0x2002
+            && is_forbidden_v4(Ipv4Addr::from((u32::from(s[1]) << 16) | u32::from(s[2]))))
 }
 
 /// A DNS resolver for the delivery client that drops forbidden addresses, so the connection
@@ -138,6 +147,11 @@ mod tests {
             "http://[fe80::1]/",
             "http://[::ffff:127.0.0.1]/",
             "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[::7f00:1]/",
+            "http://[2002:a00:1::]/",
+            "http://[fec0::1]/",
+            "http://[2001:db8::1]/",
+            "http://[64:ff9b:1::1]/",
             "http://localhost:8080/",
             "http://api.localhost/",
         ] {

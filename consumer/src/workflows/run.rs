@@ -147,7 +147,9 @@ fn run_one(
         };
         match action {
             Action::SetContactFields { .. } => {
-                fields.extend(rendered);
+                // A value the event or contact lacks leaves the field as it was, rather than
+                // erasing it with null.
+                fields.extend(rendered.into_iter().filter(|(_, value)| !value.is_null()));
                 set_fields = true;
             }
             Action::SendCustomEvent {

@@ -37,12 +37,16 @@ pub struct Scope<'a> {
 impl Template {
     /// Parses a template, or says what is wrong with it.
     pub fn parse(text: &str) -> Result<Template, String> {
-        if text.len() > MAX_LEN {
+        if text.chars().count() > MAX_LEN {
             return Err(format!("must be at most {MAX_LEN} characters"));
         }
+        let unopened = || "has a }} without its opening {{".to_owned();
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
+            if rest[..open].contains("}}") {
+                return Err(unopened());
+            }
             if open > 0 {
                 parts.push(Part::Text(rest[..open].to_owned()));
             }
@@ -54,7 +58,7 @@ impl Template {
             rest = &after[close + 2..];
         }
         if rest.contains("}}") {
-            return Err("has a }} without its opening {{".to_owned());
+            return Err(unopened());
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_owned()));
@@ -163,6 +167,7 @@ mod tests {
             "{{event.}}",
             "{{event.a b}}",
             "{{contact.a!}}",
+            "a}}{{event.x}}",
         ] {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }

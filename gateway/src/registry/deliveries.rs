@@ -194,8 +194,12 @@ pub(crate) async fn retry(
     if webhooks::find(db, &caller.store_id, id).await?.is_none() {
         return Err(ApiError::NotFound("webhook"));
     }
-    let delivery = outbox::retry_now(db, id, delivery_id)
-        .await?
-        .ok_or(ApiError::NotFound("delivery"))?;
-    Ok(body::json(StatusCode::ACCEPTED, &delivery))
+    match outbox::retry_now(db, id, delivery_id).await? {
+        outbox::RetryNow::Queued(delivery) => Ok(body::json(StatusCode::ACCEPTED, &*delivery)),
+        outbox::RetryNow::InFlight => Err(ApiError::Conflict(
+            "the delivery is being attempted right now; retry it once that attempt is recorded"
+                .into(),
+        )),
+        outbox::RetryNow::Unknown => Err(ApiError::NotFound("delivery")),
+    }
 }

@@ -239,7 +239,8 @@ pub(crate) async fn get(db: &AnyPool, caller: &Caller, id: &str) -> Result<HttpR
 }
 
 /// `PATCH /v1/webhooks/{id}`: changes only the properties present. Setting `isActive: true`
-/// on a subscription that was disabled for failing enables it again.
+/// on a subscription that was disabled for failing enables it again. Only the columns named
+/// are written, so a dispatcher disabling the webhook meanwhile is not undone.
 pub(crate) async fn patch(
     db: &AnyPool,
     caller: &Caller,
@@ -249,47 +250,47 @@ pub(crate) async fn patch(
     incoming: Incoming,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WebhooksWrite)?;
-    let mut webhook = find(db, &caller.store_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))?;
+    if find(db, &caller.store_id, id).await?.is_none() {
+        return Err(ApiError::NotFound("webhook"));
+    }
     let mut buf = body::read_json(headers, incoming).await?;
     let changes = read_changes(&body::decode(&mut buf)?, false, allow_private)?;
     check_filter(db, &caller.store_id, &changes).await?;
-    if let Some(url) = changes.target_url {
-        webhook.target_url = url;
-    }
-    if let Some(kinds) = changes.types {
-        webhook.types = kinds.iter().map(|k| k.as_str()).collect();
-    }
-    if let Some(filter) = changes.filter {
-        webhook.filter = filter;
-    }
-    if let Some(active) = changes.is_active {
-        webhook.is_active = active;
-        if active && webhook.status == DISABLED {
-            webhook.status = ENABLED.to_owned();
-            webhook.failing_since = None;
-        }
-    }
-    webhook.updated_at = consumer::clock::now();
-    sqlx::query(
-        "UPDATE webhooks SET target_url = $1, types = $2, filter_integration_id = $3, \
-         filter_alias = $4, is_active = $5, status = $6, failing_since = $7, \
-         secret = COALESCE($8, secret), updated_at = $9 WHERE id = $10 AND store_id = $11",
-    )
-    .bind(&webhook.target_url)
-    .bind(webhook.types.join(" "))
-    .bind(&webhook.filter.integration_id)
-    .bind(&webhook.filter.alias)
-    .bind(i64::from(webhook.is_active))
-    .bind(&webhook.status)
-    .bind(&webhook.failing_since)
+    let types = changes.types.map(|kinds| {
+        kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let filter = changes.filter.as_ref();
+    let updated = sqlx::query(&format!(
+        "UPDATE webhooks SET target_url = COALESCE($1, target_url), types = COALESCE($2, types), \
+         filter_integration_id = CASE WHEN $3 = 1 THEN $4 ELSE filter_integration_id END, \
+         filter_alias = CASE WHEN $3 = 1 THEN $5 ELSE filter_alias END, \
+         is_active = COALESCE($6, is_active), \
+         status = CASE WHEN $6 = 1 THEN '{ENABLED}' ELSE status END, \
+         failing_since = CASE WHEN $6 = 1 AND status = '{DISABLED}' THEN NULL ELSE failing_since END, \
+         secret = COALESCE($7, secret), updated_at = $8 WHERE id = $9 AND store_id = $10"
+    ))
+    .bind(&changes.target_url)
+    .bind(types)
+    .bind(i64::from(filter.is_some()))
+    .bind(filter.and_then(|f| f.integration_id.clone()))
+    .bind(filter.and_then(|f| f.alias.clone()))
+    .bind(changes.is_active.map(i64::from))
     .bind(&changes.secret)
-    .bind(&webhook.updated_at)
+    .bind(consumer::clock::now())
     .bind(id)
     .bind(&caller.store_id)
     .execute(db)
-    .await?;
+    .await?
+    .rows_affected();
+    let webhook = match updated {
+        0 => None,
+        _ => find(db, &caller.store_id, id).await?,
+    }
+    .ok_or(ApiError::NotFound("webhook"))?;
     Ok(body::json(StatusCode::OK, &webhook))
 }
 
