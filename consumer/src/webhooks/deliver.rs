@@ -58,9 +58,28 @@ impl Default for DeliveryConfig {
 pub struct Dispatcher {
     db: AnyPool,
     shared: Arc<Shared>,
-    endpoints: HashMap<String, Arc<Semaphore>>,
+    endpoints: HashMap<String, Endpoint>,
     in_flight: Arc<Semaphore>,
     results: mpsc::Receiver<Attempted>,
+}
+
+/// One endpoint's limits. `sending` bounds the requests open to it; `claimed` bounds the
+/// deliveries reserved for it (sending, waiting to send, or waiting to be recorded) at twice
+/// that, so the next delivery is already claimed when a request ends and starts without a
+/// trip to the store. One waiting round plus one attempt fits in a claim's lease.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    sending: Arc<Semaphore>,
+    claimed: Arc<Semaphore>,
+}
+
+impl Endpoint {
+    fn new(per_endpoint: usize) -> Endpoint {
+        Endpoint {
+            sending: Arc::new(Semaphore::new(per_endpoint)),
+            claimed: Arc::new(Semaphore::new(per_endpoint * 2)),
+        }
+    }
 }
 
 /// What every attempt needs.
@@ -159,9 +178,9 @@ impl Dispatcher {
         let mut attempts = JoinSet::new();
         loop {
             while attempts.try_join_next().is_some() {}
-            let full = self.shared.config.per_endpoint;
+            let full = self.shared.config.per_endpoint * 2;
             self.endpoints
-                .retain(|_, slots| slots.available_permits() < full);
+                .retain(|_, endpoint| endpoint.claimed.available_permits() < full);
             let started = match self.dispatch_due(&mut attempts).await {
                 Ok(started) => started,
                 Err(error) => {
@@ -200,7 +219,7 @@ impl Dispatcher {
         let saturated: Vec<String> = self
             .endpoints
             .iter()
-            .filter(|(_, slots)| slots.available_permits() == 0)
+            .filter(|(_, endpoint)| endpoint.claimed.available_permits() == 0)
             .map(|(endpoint, _)| endpoint.clone())
             .collect();
         let now = clock::now();
@@ -212,7 +231,7 @@ impl Dispatcher {
             let left = slots.entry(endpoint.as_str()).or_insert_with(|| {
                 self.endpoints
                     .get(endpoint)
-                    .map_or(per_endpoint, |s| s.available_permits())
+                    .map_or(per_endpoint * 2, |e| e.claimed.available_permits())
             });
             if *left > 0 && picked.len() < free {
                 *left -= 1;
@@ -224,15 +243,15 @@ impl Dispatcher {
         let targets = targets(&self.db, &claimed).await?;
         let mut started = 0;
         for delivery in claimed {
-            let endpoint_slots = self
+            let endpoint = self
                 .endpoints
                 .entry(delivery.endpoint().to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(per_endpoint)))
+                .or_insert_with(|| Endpoint::new(per_endpoint))
                 .clone();
             // Both succeed: slots were counted above and only this loop takes them. Should
             // one not, the lease makes the delivery due again.
-            let (Ok(endpoint), Ok(global)) = (
-                endpoint_slots.try_acquire_owned(),
+            let (Ok(claim), Ok(global)) = (
+                endpoint.claimed.clone().try_acquire_owned(),
                 self.in_flight.clone().try_acquire_owned(),
             ) else {
                 continue;
@@ -245,7 +264,8 @@ impl Dispatcher {
                 self.shared.clone(),
                 delivery,
                 target,
-                [endpoint, global],
+                endpoint.sending,
+                [claim, global],
             ));
             started += 1;
         }
@@ -331,13 +351,20 @@ async fn targets(
     Ok(found)
 }
 
-/// One attempt, from send to recorded outcome. The permits are held until it is recorded.
+/// One attempt, from send to recorded outcome. It waits for one of the endpoint's sending
+/// slots and frees it as soon as the request ends; the claim slots are held until the
+/// outcome is recorded.
 async fn attempt(
     shared: Arc<Shared>,
     delivery: Claimed,
     target: Target,
+    sending: Arc<Semaphore>,
     _slots: [OwnedSemaphorePermit; 2],
 ) {
+    // The semaphore is never closed, so this only waits.
+    let Ok(sending) = sending.acquire_owned().await else {
+        return;
+    };
     let started = Instant::now();
     let refused = |why: &str| Outcome {
         status_code: None,
@@ -353,6 +380,7 @@ async fn attempt(
         } => send(&shared, &delivery, url, secret, headers).await,
     };
     metrics::report_delivery_duration(started.elapsed());
+    drop(sending);
     let attempted = Attempted {
         delivery,
         outcome,
