@@ -62,6 +62,9 @@ pub struct DeliveryArgs {
     /// Deliveries in flight in all.
     #[arg(long, env = "SLUICE_WEBHOOK_MAX_IN_FLIGHT", default_value = "256")]
     pub webhook_max_in_flight: NonZeroU32,
+    /// How long delivered and dead-lettered deliveries stay listed (e.g. 7d is 168h).
+    #[arg(long, env = "SLUICE_WEBHOOK_RETENTION", default_value = "168h", value_parser = parse_duration)]
+    pub webhook_retention: Duration,
 }
 
 impl DeliveryArgs {
@@ -74,6 +77,7 @@ impl DeliveryArgs {
             disable_after: self.webhook_disable_after,
             per_endpoint: self.webhook_concurrency_per_endpoint.get() as usize,
             max_in_flight: self.webhook_max_in_flight.get() as usize,
+            retention: self.webhook_retention,
             ..DeliveryConfig::default()
         }
     }

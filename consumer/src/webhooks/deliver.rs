@@ -37,6 +37,8 @@ pub struct DeliveryConfig {
     pub max_in_flight: usize,
     /// How often the outbox is read when nothing wakes the dispatcher.
     pub poll_every: Duration,
+    /// How long delivered and dead-lettered deliveries are kept for the deliveries API.
+    pub retention: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -49,6 +51,7 @@ impl Default for DeliveryConfig {
             per_endpoint: 4,
             max_in_flight: 256,
             poll_every: Duration::from_millis(500),
+            retention: Duration::from_secs(7 * 24 * 60 * 60),
         }
     }
 }
@@ -176,8 +179,23 @@ impl Dispatcher {
             results,
         ));
         let mut attempts = JoinSet::new();
+        // The outbox is swept at start and then every tenth of the retention, at most hourly.
+        let sweep_every = (self.shared.config.retention / 10).min(Duration::from_secs(3600));
+        let mut next_sweep = Instant::now();
         loop {
             while attempts.try_join_next().is_some() {}
+            if Instant::now() >= next_sweep {
+                next_sweep = Instant::now() + sweep_every;
+                let cutoff =
+                    clock::format(time::OffsetDateTime::now_utc() - self.shared.config.retention);
+                match outbox::forget_finished(&self.db, &cutoff).await {
+                    Ok(0) => {}
+                    Ok(removed) => {
+                        tracing::info!(removed, "removed finished deliveries past retention")
+                    }
+                    Err(error) => tracing::warn!(%error, "sweeping the delivery outbox failed"),
+                }
+            }
             let full = self.shared.config.per_endpoint * 2;
             self.endpoints
                 .retain(|_, endpoint| endpoint.claimed.available_permits() < full);

@@ -225,6 +225,19 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// Removes delivered and dead-lettered deliveries last changed before `cutoff`, so the outbox
+/// stays bounded; pending ones are never removed. Returns how many went.
+pub(crate) async fn forget_finished(db: &AnyPool, cutoff: &str) -> Result<u64, sqlx::Error> {
+    let removed = sqlx::query(&format!(
+        "DELETE FROM deliveries WHERE status IN ('{DELIVERED}', '{FAILED}') AND updated_at < $1"
+    ))
+    .bind(cutoff)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(removed)
+}
+
 /// One delivery as the deliveries API shows it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

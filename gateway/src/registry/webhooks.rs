@@ -14,6 +14,10 @@ use crate::body;
 use crate::error::ApiError;
 use crate::routes::HttpResponse;
 
+/// Subscriptions per store: each event fans out to every matching one inside the consumer's
+/// transaction, so their number is bounded.
+const MAX_PER_STORE: i64 = 100;
+
 /// A subscription as answered. The secret appears only in the answer to its creation.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -166,6 +170,15 @@ pub(crate) async fn create(
     let mut buf = body::read_json(headers, incoming).await?;
     let changes = read_changes(&body::decode(&mut buf)?, true, allow_private)?;
     check_filter(db, &caller.store_id, &changes).await?;
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhooks WHERE store_id = $1")
+        .bind(&caller.store_id)
+        .fetch_one(db)
+        .await?;
+    if count >= MAX_PER_STORE {
+        return Err(ApiError::Conflict(format!(
+            "a store has at most {MAX_PER_STORE} webhooks; delete one first"
+        )));
+    }
     let now = consumer::clock::now();
     let filter = changes.filter.unwrap_or_default();
     let webhook = Webhook {

@@ -18,6 +18,8 @@ use crate::error::{ApiError, InternalError};
 use crate::routes::HttpResponse;
 
 const MAX_ACTIONS: usize = 20;
+/// Workflows per store: every event runs the matching ones inside the consumer's transaction.
+const MAX_PER_STORE: i64 = 100;
 const MAX_FIELDS: usize = 50;
 /// Who a contact is cannot be changed by a workflow.
 const IDENTITY_FIELDS: [&str; 2] = ["email", "trackerId"];
@@ -272,6 +274,15 @@ pub(crate) async fn create(
         actions,
     };
     check_references(db, &caller.store_id, &definition).await?;
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM workflows WHERE store_id = $1")
+        .bind(&caller.store_id)
+        .fetch_one(db)
+        .await?;
+    if count >= MAX_PER_STORE {
+        return Err(ApiError::Conflict(format!(
+            "a store has at most {MAX_PER_STORE} workflows; delete one first"
+        )));
+    }
     let now = consumer::clock::now();
     let workflow = Workflow {
         id: super::new_id(),

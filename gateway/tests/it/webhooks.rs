@@ -420,3 +420,58 @@ async fn an_endpoint_failing_too_long_is_disabled_and_others_are_told() {
         .await;
     assert_eq!(patched.body["status"], "enabled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_deliveries_are_forgotten_after_the_retention_and_pending_ones_kept() {
+    let gw = TestGateway::start_with(Backend::Sqlite, |config| {
+        fast(config);
+        config.delivery.webhook_retention = Duration::from_secs(1);
+        config.delivery.webhook_retry_schedule =
+            Some(RetrySchedule::parse("1h").expect("schedule"));
+    })
+    .await;
+    gw.event_type(order_type()).await;
+    let answering = Receiver::start(Answer::Ok).await;
+    let failing = Receiver::start(Answer::Status(500)).await;
+    let only_events = |url: &str| json!({"targetUrl": url, "types": ["custom_event.received"]});
+    let done = subscribe(&gw, only_events(&answering.url)).await;
+    let waiting = subscribe(&gw, only_events(&failing.url)).await;
+    post_order(&gw, "fay@example.com", "o-1", 1.0).await;
+    answering.wait_for(1, WAIT, |_| true).await;
+    failing.wait_for(1, WAIT, |_| true).await;
+    let id = |hook: &Value| hook["id"].as_str().expect("id").to_owned();
+    // The delivered one goes once it is older than the retention; the one waiting for its
+    // retry in an hour stays.
+    deliveries_until(&gw, &id(&done), <[Value]>::is_empty).await;
+    let pending = gw
+        .get(
+            &format!("/v1/webhooks/{}/deliveries", id(&waiting)),
+            &gw.admin_key,
+        )
+        .await;
+    assert_eq!(
+        pending.body["results"][0]["status"], "pending",
+        "{}",
+        pending.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_has_at_most_a_hundred_webhooks() {
+    let gw = TestGateway::start(Backend::Sqlite).await;
+    for n in 0..100 {
+        subscribe(
+            &gw,
+            json!({"targetUrl": format!("https://hooks.example.com/{n}")}),
+        )
+        .await;
+    }
+    let one_more = gw
+        .post(
+            "/v1/webhooks",
+            &gw.admin_key,
+            json!({"targetUrl": "https://hooks.example.com/x"}),
+        )
+        .await;
+    one_more.problem(StatusCode::CONFLICT);
+}
