@@ -27,13 +27,37 @@ pub struct Config {
     #[arg(long, env = "SLUICE_CONSUMER_GROUP", default_value = "sluice-consumer")]
     pub group: String,
     #[command(flatten)]
+    pub topics: TopicArgs,
+    #[command(flatten)]
+    pub consume: ConsumeArgs,
+    #[command(flatten)]
     pub delivery: DeliveryArgs,
-    /// Where `/metrics` is served.
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[arg(long, env = "SLUICE_METRICS_LISTEN", default_value = "0.0.0.0:9091")]
     pub metrics_listen: SocketAddr,
     /// Log as JSON lines.
     #[arg(long, env = "SLUICE_LOG_JSON")]
     pub log_json: bool,
+}
+
+/// How the events topic is created by whichever binary starts first; shared by `consumer` and
+/// `gateway` so both create it alike.
+#[derive(Debug, Clone, Args)]
+pub struct TopicArgs {
+    /// Partitions of the events topic when it is created.
+    #[arg(long, env = "SLUICE_KAFKA_PARTITIONS", default_value = "12")]
+    pub kafka_partitions: NonZeroU32,
+    /// Replicas of each partition of the events and dead-letter topics when created.
+    #[arg(long, env = "SLUICE_KAFKA_REPLICATION_FACTOR", default_value = "1")]
+    pub kafka_replication_factor: NonZeroU32,
+}
+
+/// How the consume loop reports a batch it cannot store; shared by `consumer` and `gateway`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsumeArgs {
+    /// How long one batch may keep failing before readiness fails (e.g. 60s).
+    #[arg(long, env = "SLUICE_STUCK_AFTER", default_value = "60s", value_parser = parse_duration)]
+    pub stuck_after: Duration,
 }
 
 /// How outbound webhooks are delivered; shared by `consumer` and `gateway`.

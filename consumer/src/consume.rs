@@ -3,13 +3,16 @@
 //! batch, and the event-id dedupe makes the replay change nothing.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemas::EventEnvelope;
 use sqlx::AnyPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::contacts;
+use crate::contacts::{self, Applied};
+use crate::error::ApplyError;
+use crate::health::Health;
 use crate::metrics;
 use crate::webhooks::Wake;
 
@@ -45,14 +48,18 @@ pub trait Source: Send {
         message: &[u8],
         reason: &str,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
+    /// Messages waiting that are not stored yet, as last measured.
+    fn lag(&self) -> u64;
 }
 
 /// Consumes `source` into `db` until `shutdown` is cancelled; the batch in hand is finished first.
-/// `deliveries` is woken when a batch adds outbound deliveries.
+/// `deliveries` is woken when a batch adds outbound deliveries; `health` tells readiness whether
+/// the batch in hand keeps failing.
 pub async fn run<S: Source>(
     mut source: S,
     db: AnyPool,
     deliveries: Wake,
+    health: Arc<Health>,
     shutdown: CancellationToken,
 ) -> S {
     loop {
@@ -72,39 +79,43 @@ pub async fn run<S: Source>(
             }
         };
         if batch.messages.is_empty() {
+            metrics::report_lag(source.lag());
             continue;
         }
-        let mut envelopes = Vec::with_capacity(batch.messages.len());
+        let mut events = Vec::with_capacity(batch.messages.len());
         for message in &batch.messages {
             let mut buf = message.clone();
             match EventEnvelope::from_bytes(&mut buf) {
-                Ok(envelope) => envelopes.push(envelope),
+                Ok(envelope) => events.push(Event { message, envelope }),
                 Err(error) => {
                     // A poison message must not stop the queue: it is set aside, durably,
                     // before the position moves past it.
                     tracing::error!(%error, "dead-lettering a message that is not an event envelope");
                     metrics::report_malformed();
-                    while let Err(error) = source.dead_letter(message, &error.to_string()).await {
-                        tracing::warn!(%error, "dead-lettering failed; retrying");
-                        if pause(&shutdown, Duration::from_millis(500)).await {
-                            return source;
-                        }
+                    let reason = format!("not an event envelope: {error}");
+                    if !set_aside(&mut source, message, &reason, &shutdown).await {
+                        return source;
                     }
                 }
             }
         }
-        // Effects must be stored before the position moves; a store outage is waited out.
+        // Effects must be stored before the position moves. A store outage is waited out with
+        // the batch in hand; an event the store refuses is dead-lettered and the rest go on.
         let mut backoff = Duration::from_millis(100);
         loop {
-            match contacts::apply(&db, &envelopes).await {
-                Ok(applied) => {
-                    if applied.deliveries > 0 {
+            match store(&db, &mut source, &events, &shutdown).await {
+                Ok(Some(stored)) => {
+                    health.batch_stored();
+                    if stored.deliveries > 0 {
                         deliveries.notify_one();
                     }
                     break;
                 }
+                Ok(None) => return source,
                 Err(error) => {
-                    tracing::warn!(%error, ?backoff, "storing effects failed; retrying the batch");
+                    health.batch_failed();
+                    metrics::report_lag(source.lag());
+                    tracing::warn!(%error, ?backoff, failing_for = ?health.failing_for(), "storing effects failed; retrying the batch");
                     if pause(&shutdown, backoff).await {
                         return source;
                     }
@@ -118,10 +129,67 @@ pub async fn run<S: Source>(
                 return source;
             }
         }
-        metrics::report_lag(batch.lag);
+        metrics::report_lag(source.lag());
     }
 }
 
+/// One readable message and its envelope.
+struct Event<'m> {
+    message: &'m [u8],
+    envelope: EventEnvelope,
+}
+
+/// Stores `events`' effects. When the store refuses the data, the batch is split in halves
+/// until the events it refuses stand alone; those are dead-lettered with the store's reason, and
+/// every other event is stored, in queue order. `Ok(None)`: shutdown came first.
+async fn store<S: Source>(
+    db: &AnyPool,
+    source: &mut S,
+    events: &[Event<'_>],
+    shutdown: &CancellationToken,
+) -> Result<Option<Applied>, sqlx::Error> {
+    let mut total = Applied::default();
+    // Slices still to store, last first, so that popping keeps queue order.
+    let mut pending: Vec<&[Event<'_>]> = vec![events];
+    while let Some(slice) = pending.pop() {
+        let envelopes: Vec<EventEnvelope> = slice.iter().map(|e| e.envelope.clone()).collect();
+        match contacts::apply(db, &envelopes).await {
+            Ok(applied) => total.add(&applied),
+            Err(ApplyError::Transient(error)) => return Err(error),
+            Err(ApplyError::Permanent(error)) if slice.len() == 1 => {
+                let event = &slice[0];
+                tracing::error!(%error, event_id = %event.envelope.id, "dead-lettering an event the store refuses");
+                metrics::report_dead_lettered("store_refused");
+                let reason = format!("the store refused the event: {error}");
+                if !set_aside(source, event.message, &reason, shutdown).await {
+                    return Ok(None);
+                }
+            }
+            Err(ApplyError::Permanent(_)) => {
+                let (left, right) = slice.split_at(slice.len() / 2);
+                pending.push(right);
+                pending.push(left);
+            }
+        }
+    }
+    Ok(Some(total))
+}
+
+/// Dead-letters `message`, retrying until the queue takes it; false if shutdown came first.
+async fn set_aside<S: Source>(
+    source: &mut S,
+    message: &[u8],
+    reason: &str,
+    shutdown: &CancellationToken,
+) -> bool {
+    while let Err(error) = source.dead_letter(message, reason).await {
+        tracing::warn!(%error, "dead-lettering failed; retrying");
+        if pause(shutdown, Duration::from_millis(500)).await {
+            return false;
+        }
+    }
+    true
+}
 /// Sleeps unless shutdown comes first; true when it did.
 async fn pause(shutdown: &CancellationToken, duration: Duration) -> bool {
     tokio::select! {

@@ -62,9 +62,12 @@ pub fn sqlite_url(data_dir: &Path) -> String {
 pub async fn connect(url: &str) -> Result<AnyPool, DbError> {
     install_default_drivers();
     let engine = Engine::of(url)?;
-    if engine == Engine::Sqlite {
+    let url = &if engine == Engine::Sqlite {
         create_sqlite_parent(url)?;
-    }
+        sqlite_creating(url)
+    } else {
+        url.to_owned()
+    };
     let options = AnyConnectOptions::from_str(url)
         .map_err(|e| DbError::InvalidUrl(e.to_string()))?
         .disable_statement_logging();
@@ -115,6 +118,21 @@ pub(crate) fn list_placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// `sqlite:PATH` as documented: the file is created when missing unless the URL says otherwise.
+fn sqlite_creating(url: &str) -> String {
+    let query = url
+        .split_once('?')
+        .map(|(_, query)| query)
+        .unwrap_or_default();
+    if query.split('&').any(|pair| pair.starts_with("mode=")) {
+        url.to_owned()
+    } else if query.is_empty() && !url.contains('?') {
+        format!("{url}?mode=rwc")
+    } else {
+        format!("{url}&mode=rwc")
+    }
+}
+
 fn create_sqlite_parent(url: &str) -> Result<(), DbError> {
     let path = url
         .trim_start_matches("sqlite://")
@@ -132,4 +150,31 @@ fn create_sqlite_parent(url: &str) -> Result<(), DbError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_the_file_unless_told_otherwise() {
+        assert_eq!(sqlite_creating("sqlite:a.db"), "sqlite:a.db?mode=rwc");
+        assert_eq!(
+            sqlite_creating("sqlite:a.db?cache=shared"),
+            "sqlite:a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_creating("sqlite:a.db?mode=ro"),
+            "sqlite:a.db?mode=ro"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plain_sqlite_path_is_created() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}/new/sluice.db", dir.path().display());
+        let pool = connect(&url).await.expect("sqlite:PATH opens a new file");
+        ping(&pool).await.expect("answers");
+        assert!(dir.path().join("new/sluice.db").exists());
+    }
 }

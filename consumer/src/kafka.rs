@@ -41,17 +41,50 @@ pub fn client_config(brokers: &str) -> ClientConfig {
     config
 }
 
-/// Creates the events topic (with `partitions`) and its dead-letter topic when missing; Sluice
-/// does not rely on the broker creating topics.
-pub async fn ensure_topics(brokers: &str, topic: &str, partitions: i32) -> Result<(), KafkaError> {
+/// How the events topic is created when missing.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicLayout {
+    pub partitions: i32,
+    pub replication: i32,
+}
+
+impl From<&crate::config::TopicArgs> for TopicLayout {
+    fn from(args: &crate::config::TopicArgs) -> Self {
+        TopicLayout {
+            partitions: i32::try_from(args.kafka_partitions.get()).unwrap_or(i32::MAX),
+            replication: i32::try_from(args.kafka_replication_factor.get()).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+/// How long topic creation may take before the brokers count as unreachable.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Creates the events topic and its dead-letter topic when missing, laid out as `layout`;
+/// Sluice does not rely on the broker creating topics. Whichever binary starts first creates
+/// them, so both pass the same layout.
+pub async fn ensure_topics(
+    brokers: &str,
+    topic: &str,
+    layout: TopicLayout,
+) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
     let dead_letter = dead_letter_topic(topic);
     let topics = [
-        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
-        NewTopic::new(&dead_letter, 1, TopicReplication::Fixed(1)),
+        NewTopic::new(
+            topic,
+            layout.partitions,
+            TopicReplication::Fixed(layout.replication),
+        ),
+        NewTopic::new(&dead_letter, 1, TopicReplication::Fixed(layout.replication)),
     ];
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in admin.create_topics(&topics, &options).await? {
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(ADMIN_TIMEOUT));
+    let created = tokio::time::timeout(ADMIN_TIMEOUT, admin.create_topics(&topics, &options))
+        .await
+        .map_err(|_| KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut))??;
+    for result in created {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
@@ -126,6 +159,14 @@ impl KafkaSource {
         })
     }
 
+    /// A handle that asks the brokers whether they answer, for readiness.
+    pub fn broker_probe(&self) -> BrokerProbe {
+        BrokerProbe {
+            consumer: self.consumer.clone(),
+            topic: self.topic.clone(),
+        }
+    }
+
     /// Commits stored offsets now; called on shutdown.
     pub fn commit_now(&self) {
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
@@ -165,15 +206,49 @@ impl Drop for KafkaSource {
     }
 }
 
-/// Messages behind the assigned partitions' high watermarks.
+/// Asks the brokers for the topic's metadata: they answer or they do not.
+#[derive(Clone)]
+pub struct BrokerProbe {
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+}
+
+impl std::fmt::Debug for BrokerProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerProbe")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BrokerProbe {
+    /// Whether a broker answered within two seconds.
+    pub async fn reachable(&self) -> bool {
+        let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .fetch_metadata(Some(&topic), Duration::from_secs(2))
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+/// Messages behind the assigned partitions' high watermarks, counted from the committed
+/// offsets: those move only after effects are stored, so the figure keeps rising while a batch
+/// is stuck (the fetch position would not: it runs ahead as soon as messages are received).
 fn measure_lag(consumer: &StreamConsumer, topic: &str) -> Option<u64> {
-    let position = consumer.position().ok()?;
+    let assignment = consumer.assignment().ok()?;
+    let committed = consumer
+        .committed_offsets(assignment, Duration::from_secs(1))
+        .ok()?;
     let mut lag = 0u64;
-    for element in position.elements_for_topic(topic) {
-        let (_, high) = consumer
+    for element in committed.elements_for_topic(topic) {
+        let (low, high) = consumer
             .fetch_watermarks(topic, element.partition(), Duration::from_secs(1))
             .ok()?;
-        let at = element.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
+        let at = element.offset().to_raw().filter(|o| *o >= 0).unwrap_or(low);
         lag += (high - at).max(0) as u64;
     }
     Some(lag)
@@ -232,6 +307,10 @@ impl Source for KafkaSource {
         }
         self.pending.clear();
         Ok(())
+    }
+
+    fn lag(&self) -> u64 {
+        self.lag.load(Ordering::Relaxed)
     }
 
     async fn dead_letter(&mut self, message: &[u8], reason: &str) -> Result<(), SourceError> {

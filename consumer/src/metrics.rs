@@ -49,3 +49,13 @@ pub(crate) fn report_delivery_duration(elapsed: std::time::Duration) {
 pub(crate) fn report_workflow_run(outcome: &'static str) {
     metrics::counter!("sluice_workflow_runs_total", "outcome" => outcome).increment(1);
 }
+
+/// How long the batch in hand has been failing; zero while batches are stored.
+pub(crate) fn report_failing_batch(failing_for: std::time::Duration) {
+    metrics::gauge!("sluice_consumer_failing_batch_seconds").set(failing_for.as_secs_f64());
+}
+
+/// An event set aside because the store refuses it, or because its message is unreadable.
+pub(crate) fn report_dead_lettered(reason: &'static str) {
+    metrics::counter!("sluice_consumer_dead_lettered_total", "reason" => reason).increment(1);
+}

@@ -85,9 +85,8 @@ pub struct Config {
     /// Kafka topic for accepted events.
     #[arg(long, env = "SLUICE_KAFKA_TOPIC", default_value = "sluice.events")]
     pub kafka_topic: String,
-    /// Partitions of the events topic when the gateway creates it.
-    #[arg(long, env = "SLUICE_KAFKA_PARTITIONS", default_value = "12")]
-    pub kafka_partitions: NonZeroU32,
+    #[command(flatten)]
+    pub topics: consumer::config::TopicArgs,
     /// How long the producer waits to fill a batch, in milliseconds.
     #[arg(long, env = "SLUICE_KAFKA_LINGER_MS", default_value = "1")]
     pub kafka_linger_ms: u64,
@@ -115,6 +114,8 @@ pub struct Config {
     /// Largest event body accepted, in bytes.
     #[arg(long, env = "SLUICE_MAX_EVENT_BYTES", default_value = "524288")]
     pub max_event_bytes: NonZeroU32,
+    #[command(flatten)]
+    pub consume: consumer::config::ConsumeArgs,
     #[command(flatten)]
     pub delivery: consumer::config::DeliveryArgs,
     /// Base URL that event types' `endpointUrl` start with; defaults to the request's Host.

@@ -12,8 +12,19 @@ pub(crate) fn live() -> HttpResponse {
     body::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the queue takes writes and the store answers.
+/// `GET /readyz`: the queue takes writes, the store answers, and the in-process consumer (if
+/// any) is not stuck on a batch.
 pub(crate) async fn ready(state: &AppState) -> Result<HttpResponse, ApiError> {
+    if state
+        .consumer
+        .as_ref()
+        .is_some_and(|health| health.is_stuck())
+    {
+        return Err(ApiError::Unavailable {
+            detail: "the consumer has been failing to store a batch",
+            retry_after_secs: 5,
+        });
+    }
     if !state.queue.is_ready() {
         return Err(ApiError::Unavailable {
             detail: "the event queue is not accepting writes",

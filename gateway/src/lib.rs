@@ -62,6 +62,7 @@ pub async fn run(
     }
     let background = CancellationToken::new();
     let runs_consumer = config.runs_consumer();
+    let health = Arc::new(consumer::health::Health::new(config.consume.stuck_after));
     let (queue, embedded_source) = match config.queue {
         QueueKind::Embedded => {
             let (queue, source) = queue::embedded::open(
@@ -94,13 +95,15 @@ pub async fn run(
             embedded_source,
             db.clone(),
             wake,
+            health.clone(),
             background.clone(),
         )?;
         Some((consuming, delivering))
     } else {
         None
     };
-    let state = state::AppState::new(config, db.clone(), queue.clone());
+    let mut state = state::AppState::new(config, db.clone(), queue.clone());
+    state.consumer = runs_consumer.then_some(health);
     let sweeper = tokio::spawn(forget_idle_limits(state.clone(), background.clone()));
 
     tracing::info!(address = ?listener.local_addr().ok(), "gateway listening");
@@ -128,7 +131,7 @@ fn kafka_config(config: &Config) -> queue::kafka::KafkaConfig {
     queue::kafka::KafkaConfig {
         brokers: config.kafka_brokers.clone(),
         topic: config.kafka_topic.clone(),
-        partitions: i32::try_from(config.kafka_partitions.get()).unwrap_or(i32::MAX),
+        layout: (&config.topics).into(),
         linger: std::time::Duration::from_millis(config.kafka_linger_ms),
         delivery_timeout: std::time::Duration::from_millis(config.kafka_delivery_timeout_ms),
         max_buffered: config.kafka_max_buffered.get(),
@@ -141,11 +144,12 @@ fn spawn_consumer(
     embedded: Option<queue::embedded::EmbeddedSource>,
     db: sqlx::AnyPool,
     wake: consumer::webhooks::Wake,
+    health: Arc<consumer::health::Health>,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, StartError> {
     Ok(match embedded {
         Some(source) => tokio::spawn(async move {
-            consumer::consume::run(source, db, wake, stop).await;
+            consumer::consume::run(source, db, wake, health, stop).await;
         }),
         None => {
             let source = consumer::kafka::KafkaSource::new(&consumer::kafka::KafkaSourceConfig {
@@ -155,7 +159,7 @@ fn spawn_consumer(
             })
             .map_err(StartError::Kafka)?;
             tokio::spawn(async move {
-                consumer::consume::run(source, db, wake, stop)
+                consumer::consume::run(source, db, wake, health, stop)
                     .await
                     .commit_now();
             })

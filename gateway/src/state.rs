@@ -18,6 +18,8 @@ pub(crate) struct AppState {
     pub limits: Arc<RateLimits>,
     pub queue: Queue,
     pub config: Arc<Config>,
+    /// The in-process consumer's health, when this gateway runs one.
+    pub consumer: Option<Arc<consumer::health::Health>>,
 }
 
 impl AppState {
@@ -33,6 +35,7 @@ impl AppState {
             )),
             queue,
             config: Arc::new(config),
+            consumer: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use schemas::{ContactKey, EventEnvelope};
 use sqlx::{Any, AnyPool, Transaction};
 
+use crate::error::ApplyError;
 use crate::metrics;
 
 /// Rows per multi-row statement; 8 parameters a row stays far below both engines' limits.
@@ -28,10 +29,22 @@ pub struct Applied {
     pub deliveries: u64,
 }
 
+impl Applied {
+    /// Adds another batch's counts to these.
+    pub fn add(&mut self, other: &Applied) {
+        self.recorded += other.recorded;
+        self.duplicates += other.duplicates;
+        self.contacts_created += other.contacts_created;
+        self.contacts_updated += other.contacts_updated;
+        self.workflow_runs += other.workflow_runs;
+        self.deliveries += other.deliveries;
+    }
+}
+
 /// Records each event's activity and upserts its contact, all or nothing. An event id already
 /// recorded is skipped entirely, so redelivery has no second effect. The caller moves its queue
 /// position only after this returns `Ok`.
-pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied, sqlx::Error> {
+pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied, ApplyError> {
     let mut applied = Applied::default();
     if envelopes.is_empty() {
         return Ok(applied);

@@ -3,7 +3,7 @@
 use schemas::{ContactKey, EventEnvelope, ReceiveType};
 use sqlx::AnyPool;
 
-async fn sqlite() -> (AnyPool, tempfile::TempDir) {
+pub(crate) async fn sqlite() -> (AnyPool, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     let pool = consumer::db::connect(&consumer::db::sqlite_url(dir.path()))
         .await
@@ -11,7 +11,7 @@ async fn sqlite() -> (AnyPool, tempfile::TempDir) {
     (pool, dir)
 }
 
-async fn postgres() -> AnyPool {
+pub(crate) async fn postgres() -> AnyPool {
     let admin = std::env::var("SLUICE_TEST_POSTGRES_URL")
         .expect("SLUICE_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test");
     sqlx::any::install_default_drivers();
@@ -27,7 +27,7 @@ async fn postgres() -> AnyPool {
     consumer::db::connect(url.as_str()).await.expect("postgres")
 }
 
-fn envelope(id: &str, contact: ContactKey) -> EventEnvelope {
+pub(crate) fn envelope(id: &str, contact: ContactKey) -> EventEnvelope {
     let mut fields = serde_json::Map::new();
     fields.insert("total".into(), serde_json::json!(12.5));
     EventEnvelope {

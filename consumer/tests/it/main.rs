@@ -4,3 +4,4 @@
 #![allow(unreachable_pub)]
 
 mod apply;
+mod poison;

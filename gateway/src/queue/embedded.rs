@@ -215,14 +215,12 @@ impl std::fmt::Debug for EmbeddedSource {
     }
 }
 
-impl EmbeddedSource {
+impl Source for EmbeddedSource {
     /// Messages written and not yet consumed.
     fn lag(&self) -> u64 {
         self.written.borrow().saturating_sub(self.cursor)
     }
-}
 
-impl Source for EmbeddedSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
         let cursor = self.cursor;
         if *self.written.borrow_and_update() <= cursor {

@@ -18,7 +18,7 @@ use super::{Message, QueueError};
 pub(crate) struct KafkaConfig {
     pub brokers: String,
     pub topic: String,
-    pub partitions: i32,
+    pub layout: consumer::kafka::TopicLayout,
     pub linger: Duration,
     pub delivery_timeout: Duration,
     pub max_buffered: u32,
@@ -45,7 +45,7 @@ impl std::fmt::Debug for KafkaQueue {
 impl KafkaQueue {
     /// Creates the topics when missing and starts the producer.
     pub(crate) async fn start(config: &KafkaConfig) -> Result<KafkaQueue, KafkaError> {
-        consumer::kafka::ensure_topics(&config.brokers, &config.topic, config.partitions).await?;
+        consumer::kafka::ensure_topics(&config.brokers, &config.topic, config.layout).await?;
         let mut settings = consumer::kafka::client_config(&config.brokers);
         settings
             .set("enable.idempotence", "true")

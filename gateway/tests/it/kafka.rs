@@ -35,7 +35,7 @@ async fn kafka_gateway() -> (TestGateway, String) {
         config.queue = gateway::QueueKind::Kafka;
         config.kafka_brokers = brokers;
         config.kafka_topic = topic_for_config;
-        config.kafka_partitions = std::num::NonZeroU32::new(3).expect("non-zero");
+        config.topics.kafka_partitions = std::num::NonZeroU32::new(3).expect("non-zero");
         config.delivery.allow_private_targets = true;
     })
     .await;
