@@ -59,7 +59,7 @@ pub(crate) async fn run(
     keep_accepted: bool,
     quiet: bool,
 ) -> Outcome {
-    let target = Target::of(&plan.target, plan.http, plan.timeout);
+    let target = Target::of(&plan.target, plan.http, plan.timeout, plan.spread_sources);
     let workers = plan.connections;
     const SHARDS: usize = 16;
     let shared = Arc::new(Shared {

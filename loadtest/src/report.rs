@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::batch::BatchItems;
 use crate::client::{Answer, Failure};
 use crate::generate::histogram;
 use crate::scenario::Planned;
@@ -17,12 +18,15 @@ pub(crate) struct Tally {
     pub latency: Histogram<u64>,
     pub statuses: BTreeMap<u16, u64>,
     pub failures: BTreeMap<Failure, u64>,
-    /// Answers other than the request's intent expects (e.g. a 500 to a valid event).
+    /// Answers other than the request's intent expects (e.g. a 500 to a valid event, or a
+    /// batch with an item refused).
     pub unexpected: u64,
     pub unexpected_samples: Vec<String>,
     /// Events answered 201, as (contact email, event id), kept for `--verify`.
     pub accepted: Vec<(String, String)>,
     pub events_accepted: u64,
+    /// Events in answered requests that were not accepted (a batch counts each item).
+    pub events_refused: u64,
 }
 
 impl Tally {
@@ -35,34 +39,52 @@ impl Tally {
             unexpected_samples: Vec::new(),
             accepted: Vec::new(),
             events_accepted: 0,
+            events_refused: 0,
         }
     }
 
     pub(crate) fn record(&mut self, planned: &Planned, answer: &Answer, micros: u64, keep: bool) {
         self.latency.saturating_record(micros);
         *self.statuses.entry(answer.status).or_default() += 1;
-        if !planned.intent.expects(answer.status, planned.batch) {
+        let events = if planned.batch {
+            planned.emails.len() as u64
+        } else {
+            1
+        };
+        let unexpected = if planned.batch && answer.status == 200 {
+            let items = BatchItems::of(planned, answer);
+            self.events_accepted += items.accepted.len() as u64;
+            self.events_refused += items.refused;
+            if keep {
+                self.accepted.extend(items.accepted);
+            }
+            items.first_unexpected.map(|first| {
+                format!(
+                    "{} of {events} items unexpected, first: {first}",
+                    items.unexpected
+                )
+            })
+        } else {
+            if answer.status == 201 {
+                self.events_accepted += 1;
+                if keep {
+                    self.accepted.extend(accepted_event(planned, answer));
+                }
+            } else {
+                self.events_refused += events;
+            }
+            (!planned.intent.expects(answer.status, planned.batch)).then(|| {
+                String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)]).into_owned()
+            })
+        };
+        if let Some(what) = unexpected {
             self.unexpected += 1;
             if self.unexpected_samples.len() < 5 {
                 self.unexpected_samples.push(format!(
-                    "{:?} request to {} got {}: {}",
-                    planned.intent,
-                    planned.path,
-                    answer.status,
-                    String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
+                    "{:?} request to {} got {}: {what}",
+                    planned.intent, planned.path, answer.status,
                 ));
             }
-        }
-        if keep || planned.batch {
-            for (email, id) in accepted_events(planned, answer) {
-                self.events_accepted += 1;
-                if keep {
-                    self.accepted.push((email, id));
-                }
-            }
-        } else if answer.status == 201 {
-            // Counting needs no parsing: a single event answered 201 is one accepted event.
-            self.events_accepted += 1;
         }
     }
 
@@ -86,36 +108,17 @@ impl Tally {
         }
         self.accepted.extend(other.accepted);
         self.events_accepted += other.events_accepted;
+        self.events_refused += other.events_refused;
     }
 }
 
-/// The (email, id) of each event the answer accepted: `{"id"}` for a 201, and each item
-/// with status 201 in a batch's `{"results": [...]}`.
-fn accepted_events(planned: &Planned, answer: &Answer) -> Vec<(String, String)> {
-    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&answer.body) else {
-        return Vec::new();
-    };
-    if planned.batch {
-        if answer.status != 200 {
-            return Vec::new();
-        }
-        let results = body["results"].as_array().cloned().unwrap_or_default();
-        return results
-            .iter()
-            .filter(|r| r["status"] == 201)
-            .filter_map(|r| {
-                let index = usize::try_from(r["index"].as_u64()?).ok()?;
-                Some((
-                    planned.emails.get(index)?.clone(),
-                    r["id"].as_str()?.to_owned(),
-                ))
-            })
-            .collect();
-    }
-    match (answer.status, body["id"].as_str(), planned.emails.first()) {
-        (201, Some(id), Some(email)) => vec![(email.clone(), id.to_owned())],
-        _ => Vec::new(),
-    }
+/// The (email, id) of a single event answered 201 with `{"id"}`.
+fn accepted_event(planned: &Planned, answer: &Answer) -> Option<(String, String)> {
+    let body = serde_json::from_slice::<serde_json::Value>(&answer.body).ok()?;
+    Some((
+        planned.emails.first()?.clone(),
+        body["id"].as_str()?.to_owned(),
+    ))
 }
 
 /// Latency percentiles in milliseconds.
@@ -182,11 +185,14 @@ pub(crate) struct Report {
     pub answers_per_s: f64,
     pub events_accepted: u64,
     pub events_accepted_per_s: f64,
+    pub events_refused: u64,
     pub latency: Latency,
     pub statuses: BTreeMap<u16, u64>,
     pub failures: BTreeMap<Failure, u64>,
     pub unexpected: u64,
     pub unexpected_samples: Vec<String>,
+    /// Percent of requests that failed or got an unexpected answer.
+    pub unexpected_percent: f64,
     pub verify: Option<Verified>,
 }
 
@@ -214,6 +220,9 @@ impl Report {
             self.events_accepted,
             self.events_accepted_per_s
         );
+        if self.events_refused > 0 {
+            let _ = writeln!(out, "  {} events refused", self.events_refused);
+        }
         let l = &self.latency;
         let _ = writeln!(
             out,
@@ -235,7 +244,11 @@ impl Report {
             let _ = writeln!(out, "  no answer: {}", failures.join(", "));
         }
         if self.unexpected > 0 {
-            let _ = writeln!(out, "  unexpected answers: {}", self.unexpected);
+            let _ = writeln!(
+                out,
+                "  unexpected answers: {} ({:.2}% of requests failed or unexpected)",
+                self.unexpected, self.unexpected_percent
+            );
             for sample in &self.unexpected_samples {
                 let _ = writeln!(out, "    {sample}");
             }
