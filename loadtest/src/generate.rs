@@ -181,7 +181,7 @@ async fn work(shared: Arc<Shared>, worker: usize, mut connection: Option<Connect
                     let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                     tally.latency.saturating_record(micros.max(1));
                 }
-                tally.fail(failure);
+                tally.fail(failure, planned.intent);
                 shared.failed.fetch_add(1, Ordering::Relaxed);
                 if failure == Failure::Connect {
                     // A target that refuses connections must not turn workers into a spin.

@@ -140,7 +140,7 @@ async fn run(args: RunArgs) -> anyhow::Result<Verdict> {
             "  FAILED: {:.2}% of requests failed or got unexpected answers (--max-unexpected {}%){}",
             report.unexpected_percent,
             args.max_unexpected,
-            if report.requests == report.unexpected + report.failures.values().sum::<u64>() {
+            if report.unexpected_percent >= 100.0 {
                 "; none succeeded"
             } else {
                 ""
@@ -187,11 +187,12 @@ pub(crate) fn report_of(plan: &args::Plan, outcome: &generate::Outcome) -> Repor
         latency: report::Latency::of(&tally.latency),
         statuses: tally.statuses.clone(),
         failures: tally.failures.clone(),
+        failures_expected: tally.failures_expected,
         unexpected: tally.unexpected,
         unexpected_samples: tally.unexpected_samples.clone(),
         unexpected_percent: verdict::unexpected_percent(
             answers + failures,
-            failures,
+            failures - tally.failures_expected,
             tally.unexpected,
         ),
         verify: None,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::batch::BatchItems;
 use crate::client::{Answer, Failure};
 use crate::generate::histogram;
-use crate::scenario::Planned;
+use crate::scenario::{Intent, Planned};
 use crate::verify::Verified;
 
 /// One worker's counts, merged at the end.
@@ -18,6 +18,8 @@ pub(crate) struct Tally {
     pub latency: Histogram<u64>,
     pub statuses: BTreeMap<u16, u64>,
     pub failures: BTreeMap<Failure, u64>,
+    /// Failures that were the refusal the request meant to provoke (see [`Tally::fail`]).
+    pub failures_expected: u64,
     /// Answers other than the request's intent expects (e.g. a 500 to a valid event, or a
     /// batch with an item refused).
     pub unexpected: u64,
@@ -35,6 +37,7 @@ impl Tally {
             latency: histogram(),
             statuses: BTreeMap::new(),
             failures: BTreeMap::new(),
+            failures_expected: 0,
             unexpected: 0,
             unexpected_samples: Vec::new(),
             accepted: Vec::new(),
@@ -88,8 +91,14 @@ impl Tally {
         }
     }
 
-    pub(crate) fn fail(&mut self, failure: Failure) {
+    pub(crate) fn fail(&mut self, failure: Failure, intent: Intent) {
         *self.failures.entry(failure).or_default() += 1;
+        // A gateway that refuses a body by its declared length answers 413 and closes without
+        // reading the rest; the unread bytes make the kernel reset the connection, which can
+        // discard the 413 before it is read. For an oversize body that is the refusal.
+        if failure == Failure::Io && intent == Intent::Oversize {
+            self.failures_expected += 1;
+        }
     }
 
     pub(crate) fn merge(&mut self, other: Tally) {
@@ -100,6 +109,7 @@ impl Tally {
         for (failure, n) in other.failures {
             *self.failures.entry(failure).or_default() += n;
         }
+        self.failures_expected += other.failures_expected;
         self.unexpected += other.unexpected;
         for sample in other.unexpected_samples {
             if self.unexpected_samples.len() < 5 {
@@ -189,6 +199,9 @@ pub(crate) struct Report {
     pub latency: Latency,
     pub statuses: BTreeMap<u16, u64>,
     pub failures: BTreeMap<Failure, u64>,
+    /// Of the failures, connections reset while sending an oversize body: the gateway's
+    /// refusal, not counted against --max-unexpected.
+    pub failures_expected: u64,
     pub unexpected: u64,
     pub unexpected_samples: Vec<String>,
     /// Percent of requests that failed or got an unexpected answer.
@@ -242,6 +255,13 @@ impl Report {
                 .map(|(f, n)| format!("{f:?}: {n}"))
                 .collect();
             let _ = writeln!(out, "  no answer: {}", failures.join(", "));
+            if self.failures_expected > 0 {
+                let _ = writeln!(
+                    out,
+                    "    of which {} oversize bodies refused by a reset connection",
+                    self.failures_expected
+                );
+            }
         }
         if self.unexpected > 0 {
             let _ = writeln!(

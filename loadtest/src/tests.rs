@@ -136,7 +136,7 @@ async fn verify_finds_an_event_dropped_on_purpose() {
 }
 
 #[test]
-fn lost_events_outrank_unexpected_answers_in_the_exit_code() {
+fn the_exit_code_counts_failed_and_unexpected_requests_and_lost_events_outrank_them() {
     use crate::client::{Answer, Failure};
     use crate::verdict::Verdict;
 
@@ -159,7 +159,7 @@ fn lost_events_outrank_unexpected_answers_in_the_exit_code() {
             }
         }
         for _ in 0..failed {
-            tally.fail(Failure::Timeout);
+            tally.fail(Failure::Timeout, planned.intent);
         }
         crate::generate::Outcome {
             tally,
@@ -186,4 +186,25 @@ fn lost_events_outrank_unexpected_answers_in_the_exit_code() {
         lost_samples: Vec::new(),
     });
     assert_eq!(Verdict::of(&lost, 1.0), Verdict::Lost);
+
+    // Oversize bodies refused by a reset connection are the refusal they meant to provoke;
+    // the same reset on a valid event is a failure.
+    let mut tally = outcome(98, 0, 0).tally;
+    let mut oversize = planned.clone();
+    oversize.intent = crate::scenario::Intent::Oversize;
+    tally.fail(Failure::Io, oversize.intent);
+    tally.fail(Failure::Io, oversize.intent);
+    let reset = crate::generate::Outcome {
+        tally,
+        seconds: Vec::new(),
+        elapsed: Duration::from_secs(1),
+    };
+    let report = crate::report_of(&run, &reset);
+    assert_eq!((report.requests, report.failures_expected), (100, 2));
+    assert_eq!(report.unexpected_percent, 0.0);
+    assert_eq!(Verdict::of(&report, 0.0), Verdict::Passed);
+    let mut tally = reset.tally;
+    tally.fail(Failure::Io, planned.intent);
+    let report = crate::report_of(&run, &crate::generate::Outcome { tally, ..reset });
+    assert_eq!(Verdict::of(&report, 0.5), Verdict::Unexpected);
 }

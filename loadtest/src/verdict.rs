@@ -23,7 +23,7 @@ impl Verdict {
         if report.verify.as_ref().is_some_and(|v| !v.is_clean()) {
             return Verdict::Lost;
         }
-        let failures: u64 = report.failures.values().sum();
+        let failures = report.failures.values().sum::<u64>() - report.failures_expected;
         if too_many_unexpected(
             report.requests,
             failures,
