@@ -54,13 +54,21 @@ pub(crate) struct RunArgs {
     /// Store id (webhook and sdk scenarios); --setup finds it.
     #[arg(long)]
     pub store: Option<String>,
-    /// API key `keyId:secret` for the api and batch scenarios and for --verify; --setup makes one.
+    /// API key `keyId:secret` for the api and batch scenarios and for --verify; --setup finds
+    /// the one it stored or makes one.
     #[arg(long)]
     pub key: Option<String>,
     /// Create (or reuse) the integration, event types and API key the scenario needs, using
-    /// this admin key.
+    /// this admin key. The API key it mints is stored in the --state file and reused by later
+    /// runs against the same gateway and store; a new one is minted only when the stored key
+    /// answers 401.
     #[arg(long)]
     pub setup: bool,
+    /// Where --setup keeps the API keys it minted, keyed by gateway URL and store. Default
+    /// $XDG_STATE_HOME/sluice-loadtest/keys.json (~/.local/state/… without it). The file holds
+    /// secrets and is written readable by its owner only.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
     /// Admin API key for --setup.
     #[arg(long, env = "SLUICE_ADMIN_KEY")]
     pub admin_key: Option<String>,
@@ -90,6 +98,21 @@ pub(crate) struct RunArgs {
     /// (expect 201 or 429).
     #[arg(long, default_value = "0.05")]
     pub over_limit_share: f64,
+    /// SDK scenario: send every connection from one source address. By default, against a
+    /// loopback --url given as an IPv4 address (127.x.y.z), each connection binds its own
+    /// source address, 127.0.0.2 to 127.0.0.254 in turn, so the gateway's per-client-IP
+    /// limit on the SDK path (default 50/s) applies per simulated visitor (Linux routes all of
+    /// 127.0.0.0/8 to loopback; elsewhere, give this flag). Against any other target all
+    /// connections share this machine's one address, and so one per-IP limit.
+    /// The mixed scenario always uses one address: its over-limit share is meant to pass it.
+    #[arg(long)]
+    pub single_source: bool,
+    /// Exit with code 3 when more than this percent of requests failed (connect, timeout, io)
+    /// or got an answer their intent did not expect, or when no request succeeded at all.
+    /// Exit codes: 0 success, 1 an error (bad arguments, --setup failed), 2 --verify found
+    /// lost or duplicated events (takes precedence), 3 this threshold passed.
+    #[arg(long, default_value = "1")]
+    pub max_unexpected: f64,
     /// Per-request timeout.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -121,6 +144,8 @@ pub(crate) struct Plan {
     pub http: HttpVersion,
     pub timeout: Duration,
     pub mix: Mix,
+    /// Connections bind their own loopback source addresses (the SDK scenario).
+    pub spread_sources: bool,
 }
 
 impl RunArgs {
@@ -196,6 +221,12 @@ impl RunArgs {
                     .into(),
             );
         }
+        if !(self.max_unexpected.is_finite() && (0.0..=100.0).contains(&self.max_unexpected)) {
+            return Err(format!(
+                "--max-unexpected is a percent between 0 and 100, got {}",
+                self.max_unexpected
+            ));
+        }
         if self.setup && self.admin_key.is_none() {
             return Err("--setup needs --admin-key (or SLUICE_ADMIN_KEY)".into());
         }
@@ -230,7 +261,27 @@ impl RunArgs {
                 oversize_share: self.oversize_share,
                 over_limit_share: self.over_limit_share,
             },
+            spread_sources: self.scenario == ScenarioKind::Sdk && !self.single_source,
         })
+    }
+}
+
+impl RunArgs {
+    /// Where --setup keeps its keys: --state, else under $XDG_STATE_HOME, else under
+    /// ~/.local/state; None when none of them is known.
+    pub(crate) fn state_path(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.state {
+            return Some(path.clone());
+        }
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|dir| !dir.is_empty())
+                    .map(|home| PathBuf::from(home).join(".local/state"))
+            })?;
+        Some(base.join("sluice-loadtest/keys.json"))
     }
 }
 

@@ -150,7 +150,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     ]);
     command.arg("--data-dir").arg(data.path());
     let gateway = Server::start(&mut command, port, true)?;
-    let targets = crate::setup::setup(&url(port), &gateway.admin_key()?).await?;
+    // Each benchmarked gateway is fresh: a stored key would never be reused.
+    let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
     let report = load(&args, port, targets).await?;
     rows.push(row(
         "gateway, embedded",
@@ -181,7 +182,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         ]);
         command.arg("--data-dir").arg(data.path());
         let gateway = Server::start(&mut command, port, true)?;
-        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?).await?;
+        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
         let report = load(&args, port, targets).await?;
         rows.push(row(
             "gateway, Kafka",
@@ -243,6 +244,7 @@ async fn load(args: &BenchArgs, port: u16, targets: Targets) -> anyhow::Result<R
             oversize_share: 0.0,
             over_limit_share: 0.0,
         },
+        spread_sources: false,
     };
     let warm = plan(Duration::from_secs(1));
     crate::generate::run(

@@ -2,6 +2,7 @@
 //! the generator's own lean client) or HTTP/2 with prior knowledge (hyper, streams
 //! multiplexed). A broken connection is replaced.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,11 +10,12 @@ use http::{header, Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::args::HttpVersion;
 use crate::h1::Http1;
 use crate::scenario::Planned;
+use crate::sources::Sources;
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -43,10 +45,14 @@ pub(crate) struct Target {
     pub authority: String,
     pub http: HttpVersion,
     pub timeout: Duration,
+    /// Each new connection's own loopback source address, when spreading.
+    pub sources: Option<Arc<Sources>>,
 }
 
 impl Target {
-    pub(crate) fn of(url: &url::Url, http: HttpVersion, timeout: Duration) -> Target {
+    /// With `spread`, connections to a loopback `url` come from 127.0.0.2–254 in turn; to any
+    /// other host, they all come from this machine's one address.
+    pub(crate) fn of(url: &url::Url, http: HttpVersion, timeout: Duration, spread: bool) -> Target {
         // `host_str` keeps an IPv6 address's brackets, as `host:port` needs them.
         let host = url.host_str().unwrap_or("127.0.0.1");
         let port = url.port_or_known_default().unwrap_or(80);
@@ -56,7 +62,20 @@ impl Target {
             address,
             http,
             timeout,
+            sources: spread
+                .then(|| Sources::for_target(url))
+                .flatten()
+                .map(Arc::new),
         }
+    }
+
+    async fn connect(&self) -> std::io::Result<TcpStream> {
+        let Some(sources) = &self.sources else {
+            return TcpStream::connect(&self.address).await;
+        };
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(sources.next())?;
+        socket.connect(sources.target()).await
     }
 }
 
@@ -70,7 +89,7 @@ pub(crate) enum Connection {
 impl Connection {
     /// Opens a connection and drives it on its own task.
     pub(crate) async fn open(target: &Target) -> Result<Connection, Failure> {
-        let stream = tokio::time::timeout(target.timeout, TcpStream::connect(&target.address))
+        let stream = tokio::time::timeout(target.timeout, target.connect())
             .await
             .map_err(|_| Failure::Connect)?
             .map_err(|_| Failure::Connect)?;

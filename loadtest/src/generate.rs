@@ -59,7 +59,7 @@ pub(crate) async fn run(
     keep_accepted: bool,
     quiet: bool,
 ) -> Outcome {
-    let target = Target::of(&plan.target, plan.http, plan.timeout);
+    let target = Target::of(&plan.target, plan.http, plan.timeout, plan.spread_sources);
     let workers = plan.connections;
     const SHARDS: usize = 16;
     let shared = Arc::new(Shared {
@@ -181,7 +181,7 @@ async fn work(shared: Arc<Shared>, worker: usize, mut connection: Option<Connect
                     let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                     tally.latency.saturating_record(micros.max(1));
                 }
-                tally.fail(failure);
+                tally.fail(failure, planned.intent);
                 shared.failed.fetch_add(1, Ordering::Relaxed);
                 if failure == Failure::Connect {
                     // A target that refuses connections must not turn workers into a spin.

@@ -118,6 +118,12 @@ impl Http1 {
             self.read.advance(head);
             return self.parse();
         }
+        if status == 413 {
+            // Refused by its length, the body was likely left unread, so the server closes
+            // the connection (hyper does, without saying `connection: close`): a request sent
+            // on it next would fail for nothing it did.
+            self.closed = true;
+        }
         let http10 = response.version == Some(0);
         let mut length = None;
         let mut chunked = false;
@@ -233,6 +239,15 @@ mod tests {
         let (status, body) = c.post("h", "/", &[], b"{}").await.expect("answer");
         assert_eq!((status, &body[..]), (200, &b"until the end"[..]));
         assert!(!c.is_open(), "a body without a length ends the connection");
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_was_answered_413_is_not_reused() {
+        let mut c =
+            answered_with(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n").await;
+        let (status, _) = c.post("h", "/", &[], b"{}").await.expect("answer");
+        assert_eq!(status, 413);
+        assert!(!c.is_open(), "the server may not have read the body");
     }
 
     #[test]

@@ -9,19 +9,23 @@
 //! - `loadtest produce`: the raw Kafka producer rate.
 
 mod args;
+mod batch;
 mod bench;
 mod ceiling;
 mod client;
 mod generate;
 mod h1;
+mod keystore;
 mod produce;
 mod report;
 mod scenario;
 mod setup;
+mod sources;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
+mod verdict;
 mod verify;
 
 use std::net::SocketAddr;
@@ -33,6 +37,7 @@ use clap::{Parser, Subcommand};
 use crate::args::{HttpVersion, RunArgs};
 use crate::report::Report;
 use crate::scenario::{Scenario, Targets};
+use crate::verdict::Verdict;
 
 // Every request allocates its body and headers; glibc malloc showed in profiles.
 #[global_allocator]
@@ -66,16 +71,25 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let passed = |()| Verdict::Passed;
     let result = match cli.command {
         Command::Run(args) => runtime().and_then(|rt| rt.block_on(run(*args))),
-        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
-        Command::Ceiling { listen } => ceiling::run(listen).map(|()| true),
-        Command::Produce(args) => produce::run(args).map(|()| true),
+        Command::Bench(args) => {
+            runtime()
+                .and_then(|rt| rt.block_on(bench::run(args)))
+                .map(|clean| {
+                    if clean {
+                        Verdict::Passed
+                    } else {
+                        Verdict::Lost
+                    }
+                })
+        }
+        Command::Ceiling { listen } => ceiling::run(listen).map(passed),
+        Command::Produce(args) => produce::run(args).map(passed),
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        // The run happened but found lost or duplicated events.
-        Ok(false) => ExitCode::from(2),
+        Ok(verdict) => verdict.exit_code(),
         Err(error) => {
             eprintln!("loadtest: {error:#}");
             ExitCode::FAILURE
@@ -90,12 +104,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("building the tokio runtime")
 }
 
-/// `loadtest run`: false when `--verify` found lost or duplicated events.
-async fn run(args: RunArgs) -> anyhow::Result<bool> {
+/// `loadtest run`: how it went, by `--verify` and `--max-unexpected`.
+async fn run(args: RunArgs) -> anyhow::Result<Verdict> {
     let plan = args.plan().map_err(anyhow::Error::msg)?;
     let targets = if args.setup {
         let admin = args.admin_key.as_deref().unwrap_or_default();
-        setup::setup(&plan.target, admin).await.context("--setup")?
+        let keys = args.state_path().map(keystore::KeyFile::new);
+        if keys.is_none() {
+            eprintln!(
+                "loadtest: no --state, $XDG_STATE_HOME or $HOME: --setup mints a new API key"
+            );
+        }
+        setup::setup(&plan.target, admin, keys.as_ref())
+            .await
+            .context("--setup")?
     } else {
         Targets {
             store: args.store.clone().unwrap_or_default(),
@@ -111,7 +133,20 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         report.verify =
             Some(verify::verify(api, &outcome.tally.accepted, args.verify_timeout).await?);
     }
+    let verdict = Verdict::of(&report, args.max_unexpected);
     print!("{}", report.summary());
+    if verdict == Verdict::Unexpected {
+        println!(
+            "  FAILED: {:.2}% of requests failed or got unexpected answers (--max-unexpected {}%){}",
+            report.unexpected_percent,
+            args.max_unexpected,
+            if report.unexpected_percent >= 100.0 {
+                "; none succeeded"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -120,10 +155,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         std::fs::write(path, report::csv(&outcome.seconds))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(report
-        .verify
-        .as_ref()
-        .is_none_or(verify::Verified::is_clean))
+    Ok(verdict)
 }
 
 pub(crate) fn report_of(plan: &args::Plan, outcome: &generate::Outcome) -> Report {
@@ -151,11 +183,18 @@ pub(crate) fn report_of(plan: &args::Plan, outcome: &generate::Outcome) -> Repor
         answers_per_s: answers as f64 / elapsed,
         events_accepted: tally.events_accepted,
         events_accepted_per_s: tally.events_accepted as f64 / elapsed,
+        events_refused: tally.events_refused,
         latency: report::Latency::of(&tally.latency),
         statuses: tally.statuses.clone(),
         failures: tally.failures.clone(),
+        failures_expected: tally.failures_expected,
         unexpected: tally.unexpected,
         unexpected_samples: tally.unexpected_samples.clone(),
+        unexpected_percent: verdict::unexpected_percent(
+            answers + failures,
+            failures - tally.failures_expected,
+            tally.unexpected,
+        ),
         verify: None,
     }
 }

@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::batch::BatchItems;
 use crate::client::{Answer, Failure};
 use crate::generate::histogram;
-use crate::scenario::Planned;
+use crate::scenario::{Intent, Planned};
 use crate::verify::Verified;
 
 /// One worker's counts, merged at the end.
@@ -17,12 +18,17 @@ pub(crate) struct Tally {
     pub latency: Histogram<u64>,
     pub statuses: BTreeMap<u16, u64>,
     pub failures: BTreeMap<Failure, u64>,
-    /// Answers other than the request's intent expects (e.g. a 500 to a valid event).
+    /// Failures that were the refusal the request meant to provoke (see [`Tally::fail`]).
+    pub failures_expected: u64,
+    /// Answers other than the request's intent expects (e.g. a 500 to a valid event, or a
+    /// batch with an item refused).
     pub unexpected: u64,
     pub unexpected_samples: Vec<String>,
     /// Events answered 201, as (contact email, event id), kept for `--verify`.
     pub accepted: Vec<(String, String)>,
     pub events_accepted: u64,
+    /// Events in answered requests that were not accepted (a batch counts each item).
+    pub events_refused: u64,
 }
 
 impl Tally {
@@ -31,43 +37,68 @@ impl Tally {
             latency: histogram(),
             statuses: BTreeMap::new(),
             failures: BTreeMap::new(),
+            failures_expected: 0,
             unexpected: 0,
             unexpected_samples: Vec::new(),
             accepted: Vec::new(),
             events_accepted: 0,
+            events_refused: 0,
         }
     }
 
     pub(crate) fn record(&mut self, planned: &Planned, answer: &Answer, micros: u64, keep: bool) {
         self.latency.saturating_record(micros);
         *self.statuses.entry(answer.status).or_default() += 1;
-        if !planned.intent.expects(answer.status, planned.batch) {
+        let events = if planned.batch {
+            planned.emails.len() as u64
+        } else {
+            1
+        };
+        let unexpected = if planned.batch && answer.status == 200 {
+            let items = BatchItems::of(planned, answer);
+            self.events_accepted += items.accepted.len() as u64;
+            self.events_refused += items.refused;
+            if keep {
+                self.accepted.extend(items.accepted);
+            }
+            items.first_unexpected.map(|first| {
+                format!(
+                    "{} of {events} items unexpected, first: {first}",
+                    items.unexpected
+                )
+            })
+        } else {
+            if answer.status == 201 {
+                self.events_accepted += 1;
+                if keep {
+                    self.accepted.extend(accepted_event(planned, answer));
+                }
+            } else {
+                self.events_refused += events;
+            }
+            (!planned.intent.expects(answer.status, planned.batch)).then(|| {
+                String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)]).into_owned()
+            })
+        };
+        if let Some(what) = unexpected {
             self.unexpected += 1;
             if self.unexpected_samples.len() < 5 {
                 self.unexpected_samples.push(format!(
-                    "{:?} request to {} got {}: {}",
-                    planned.intent,
-                    planned.path,
-                    answer.status,
-                    String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
+                    "{:?} request to {} got {}: {what}",
+                    planned.intent, planned.path, answer.status,
                 ));
             }
         }
-        if keep || planned.batch {
-            for (email, id) in accepted_events(planned, answer) {
-                self.events_accepted += 1;
-                if keep {
-                    self.accepted.push((email, id));
-                }
-            }
-        } else if answer.status == 201 {
-            // Counting needs no parsing: a single event answered 201 is one accepted event.
-            self.events_accepted += 1;
-        }
     }
 
-    pub(crate) fn fail(&mut self, failure: Failure) {
+    pub(crate) fn fail(&mut self, failure: Failure, intent: Intent) {
         *self.failures.entry(failure).or_default() += 1;
+        // A gateway that refuses a body by its declared length answers 413 and closes without
+        // reading the rest; the unread bytes make the kernel reset the connection, which can
+        // discard the 413 before it is read. For an oversize body that is the refusal.
+        if failure == Failure::Io && intent == Intent::Oversize {
+            self.failures_expected += 1;
+        }
     }
 
     pub(crate) fn merge(&mut self, other: Tally) {
@@ -78,6 +109,7 @@ impl Tally {
         for (failure, n) in other.failures {
             *self.failures.entry(failure).or_default() += n;
         }
+        self.failures_expected += other.failures_expected;
         self.unexpected += other.unexpected;
         for sample in other.unexpected_samples {
             if self.unexpected_samples.len() < 5 {
@@ -86,36 +118,17 @@ impl Tally {
         }
         self.accepted.extend(other.accepted);
         self.events_accepted += other.events_accepted;
+        self.events_refused += other.events_refused;
     }
 }
 
-/// The (email, id) of each event the answer accepted: `{"id"}` for a 201, and each item
-/// with status 201 in a batch's `{"results": [...]}`.
-fn accepted_events(planned: &Planned, answer: &Answer) -> Vec<(String, String)> {
-    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&answer.body) else {
-        return Vec::new();
-    };
-    if planned.batch {
-        if answer.status != 200 {
-            return Vec::new();
-        }
-        let results = body["results"].as_array().cloned().unwrap_or_default();
-        return results
-            .iter()
-            .filter(|r| r["status"] == 201)
-            .filter_map(|r| {
-                let index = usize::try_from(r["index"].as_u64()?).ok()?;
-                Some((
-                    planned.emails.get(index)?.clone(),
-                    r["id"].as_str()?.to_owned(),
-                ))
-            })
-            .collect();
-    }
-    match (answer.status, body["id"].as_str(), planned.emails.first()) {
-        (201, Some(id), Some(email)) => vec![(email.clone(), id.to_owned())],
-        _ => Vec::new(),
-    }
+/// The (email, id) of a single event answered 201 with `{"id"}`.
+fn accepted_event(planned: &Planned, answer: &Answer) -> Option<(String, String)> {
+    let body = serde_json::from_slice::<serde_json::Value>(&answer.body).ok()?;
+    Some((
+        planned.emails.first()?.clone(),
+        body["id"].as_str()?.to_owned(),
+    ))
 }
 
 /// Latency percentiles in milliseconds.
@@ -182,11 +195,17 @@ pub(crate) struct Report {
     pub answers_per_s: f64,
     pub events_accepted: u64,
     pub events_accepted_per_s: f64,
+    pub events_refused: u64,
     pub latency: Latency,
     pub statuses: BTreeMap<u16, u64>,
     pub failures: BTreeMap<Failure, u64>,
+    /// Of the failures, connections reset while sending an oversize body: the gateway's
+    /// refusal, not counted against --max-unexpected.
+    pub failures_expected: u64,
     pub unexpected: u64,
     pub unexpected_samples: Vec<String>,
+    /// Percent of requests that failed or got an unexpected answer.
+    pub unexpected_percent: f64,
     pub verify: Option<Verified>,
 }
 
@@ -214,6 +233,9 @@ impl Report {
             self.events_accepted,
             self.events_accepted_per_s
         );
+        if self.events_refused > 0 {
+            let _ = writeln!(out, "  {} events refused", self.events_refused);
+        }
         let l = &self.latency;
         let _ = writeln!(
             out,
@@ -233,9 +255,20 @@ impl Report {
                 .map(|(f, n)| format!("{f:?}: {n}"))
                 .collect();
             let _ = writeln!(out, "  no answer: {}", failures.join(", "));
+            if self.failures_expected > 0 {
+                let _ = writeln!(
+                    out,
+                    "    of which {} oversize bodies refused by a reset connection",
+                    self.failures_expected
+                );
+            }
         }
         if self.unexpected > 0 {
-            let _ = writeln!(out, "  unexpected answers: {}", self.unexpected);
+            let _ = writeln!(
+                out,
+                "  unexpected answers: {} ({:.2}% of requests failed or unexpected)",
+                self.unexpected, self.unexpected_percent
+            );
             for sample in &self.unexpected_samples {
                 let _ = writeln!(out, "    {sample}");
             }

@@ -20,9 +20,11 @@ pub(crate) enum ScenarioKind {
     Webhook,
     /// API-key events (`/v1/custom-events/alias/…?createContact=true`).
     Api,
-    /// SDK events (`/v1/{store}/sdk/custom-events/alias/…`).
+    /// SDK events (`/v1/{store}/sdk/custom-events/alias/…`), each connection from its own
+    /// loopback address against a loopback target (see --single-source).
     Sdk,
-    /// JSON arrays of `--batch-size` API events.
+    /// JSON arrays of `--batch-size` API events
+    /// (`/v1/custom-events/alias/…/batch?createContact=true`); every item must be accepted.
     Batch,
     /// Webhook events with shares of invalid, oversize and over-limit requests.
     Mixed,
@@ -74,7 +76,7 @@ pub(crate) struct Targets {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Intent {
-    /// A valid event (or batch): 201 (200 for a batch).
+    /// A valid event (or batch): 201 (200 for a batch, with 201 for every item).
     Valid,
     /// Misses a required field: 422.
     Invalid,
@@ -250,7 +252,8 @@ impl Scenario {
             .map(|(i, email)| self.api_event(seq * size + i as u64, email))
             .collect();
         Planned {
-            path: format!("/v1/custom-events/alias/{API_ALIAS}/batch"),
+            // Without createContact the api path refuses each event of a new contact.
+            path: format!("/v1/custom-events/alias/{API_ALIAS}/batch?createContact=true"),
             body: Bytes::from(format!("[{}]", events.join(","))),
             content_type: "application/json",
             key: self.targets.key.clone(),
@@ -325,6 +328,10 @@ mod tests {
         assert_eq!(body.as_array().map(Vec::len), Some(10));
         assert_eq!(r.emails.len(), 10);
         assert!(r.batch && r.key.is_some());
+        assert_eq!(
+            r.path,
+            "/v1/custom-events/alias/lt-api/batch?createContact=true"
+        );
         assert!(Intent::Valid.expects(200, true) && !Intent::Valid.expects(201, true));
     }
 }

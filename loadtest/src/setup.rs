@@ -1,10 +1,12 @@
 //! `--setup`: makes a fresh gateway ready for a scenario with one command. With an admin key,
 //! it creates (or finds and reuses) the `loadtest` integration, the event types the
-//! scenarios send to, and an API key that can send events and read contacts.
+//! scenarios send to, and an API key that can send events and read contacts: the key stored
+//! by an earlier run when there is one that still works, else a new one, then stored.
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
+use crate::keystore::KeyFile;
 use crate::scenario::{Targets, API_ALIAS, SDK_ALIAS, WEBHOOK_ALIAS};
 
 const INTEGRATION: &str = "loadtest";
@@ -94,8 +96,13 @@ impl Management {
     }
 }
 
-/// Creates or reuses what the scenarios need; returns where to send.
-pub(crate) async fn setup(base: &url::Url, admin_key: &str) -> anyhow::Result<Targets> {
+/// Creates or reuses what the scenarios need; returns where to send. With `keys`, the API key
+/// is reused from it (or minted and stored there); without, a new key is minted.
+pub(crate) async fn setup(
+    base: &url::Url,
+    admin_key: &str,
+    keys: Option<&KeyFile>,
+) -> anyhow::Result<Targets> {
     let api = Management::new(base, admin_key)?;
     let (status, listing) = api
         .call(
@@ -166,7 +173,55 @@ pub(crate) async fn setup(base: &url::Url, admin_key: &str) -> anyhow::Result<Ta
         }
     }
     let store = store.context("the store id could not be read from the webhook endpoint")?;
-    let (status, key) = api
+    let key = match keys {
+        Some(keys) => stored_or_new_key(base, &api, &store, keys).await?,
+        None => new_key(&api).await?,
+    };
+    Ok(Targets {
+        store,
+        key: Some(key),
+    })
+}
+
+/// The key stored for this gateway and store if it still authenticates, else a new one,
+/// stored for the next run.
+async fn stored_or_new_key(
+    base: &url::Url,
+    admin: &Management,
+    store: &str,
+    keys: &KeyFile,
+) -> anyhow::Result<String> {
+    let entry = KeyFile::entry(base, store);
+    if let Some(stored) = keys.get(&entry)? {
+        // Reading a contact needs the key's contacts:read scope; 404 (no such contact) is
+        // still an authenticated answer.
+        let (status, body) = Management::new(base, &stored)?
+            .call(
+                reqwest::Method::GET,
+                "/v1/contacts/key-check@loadtest.example",
+                None,
+            )
+            .await?;
+        match status {
+            200 | 404 => return Ok(stored),
+            401 => eprintln!(
+                "loadtest: the API key stored in {} answers 401; minting a new one",
+                keys.path().display()
+            ),
+            _ => bail!(
+                "checking the API key stored in {} answered {status}: {body}",
+                keys.path().display()
+            ),
+        }
+    }
+    let key = new_key(admin).await?;
+    keys.put(&entry, &key)?;
+    Ok(key)
+}
+
+/// Mints an API key that can send events and read contacts.
+async fn new_key(admin: &Management) -> anyhow::Result<String> {
+    let (status, key) = admin
         .call(
             reqwest::Method::POST,
             "/v1/api-keys",
@@ -176,8 +231,5 @@ pub(crate) async fn setup(base: &url::Url, admin_key: &str) -> anyhow::Result<Ta
     if status != 201 {
         bail!("creating an API key answered {status}: {key}");
     }
-    Ok(Targets {
-        store,
-        key: Some(key["key"].as_str().context("key")?.to_owned()),
-    })
+    Ok(key["key"].as_str().context("key")?.to_owned())
 }

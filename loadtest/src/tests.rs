@@ -27,6 +27,7 @@ fn plan(target: url::Url, rate: Option<f64>, connections: usize, duration: Durat
             oversize_share: 0.0,
             over_limit_share: 0.0,
         },
+        spread_sources: false,
     }
 }
 
@@ -132,4 +133,78 @@ async fn verify_finds_an_event_dropped_on_purpose() {
         .await
         .expect("verify");
     assert!(verified.is_clean() && verified.found == 200, "{verified:?}");
+}
+
+#[test]
+fn the_exit_code_counts_failed_and_unexpected_requests_and_lost_events_outrank_them() {
+    use crate::client::{Answer, Failure};
+    use crate::verdict::Verdict;
+
+    let url = url::Url::parse("http://127.0.0.1:9").expect("url");
+    let mut run = plan(url, None, 1, Duration::from_secs(1));
+    run.stop = Stop {
+        duration: None,
+        requests: Some(100),
+    };
+    let planned = scenario(&run).request(0, &mut rand::rng());
+    let outcome = |accepted: u64, refused: u64, failed: u64| {
+        let mut tally = crate::report::Tally::new();
+        for (status, n) in [(201, accepted), (500, refused)] {
+            for _ in 0..n {
+                let answer = Answer {
+                    status,
+                    body: bytes::Bytes::from_static(br#"{"id":"e"}"#),
+                };
+                tally.record(&planned, &answer, 1000, false);
+            }
+        }
+        for _ in 0..failed {
+            tally.fail(Failure::Timeout, planned.intent);
+        }
+        crate::generate::Outcome {
+            tally,
+            seconds: Vec::new(),
+            elapsed: Duration::from_secs(1),
+        }
+    };
+    let clean = crate::report_of(&run, &outcome(99, 1, 0));
+    assert_eq!(clean.unexpected_percent, 1.0);
+    assert_eq!(Verdict::of(&clean, 1.0), Verdict::Passed);
+    let noisy = crate::report_of(&run, &outcome(98, 1, 1));
+    assert_eq!(noisy.events_refused, 1);
+    assert_eq!(Verdict::of(&noisy, 1.0), Verdict::Unexpected);
+    assert_eq!(Verdict::of(&noisy, 2.0), Verdict::Passed);
+
+    let mut lost = crate::report_of(&run, &outcome(98, 1, 1));
+    lost.verify = Some(crate::verify::Verified {
+        expected: 98,
+        found: 97,
+        lost: 1,
+        duplicated: 0,
+        unacknowledged: 0,
+        waited_s: 0.0,
+        lost_samples: Vec::new(),
+    });
+    assert_eq!(Verdict::of(&lost, 1.0), Verdict::Lost);
+
+    // Oversize bodies refused by a reset connection are the refusal they meant to provoke;
+    // the same reset on a valid event is a failure.
+    let mut tally = outcome(98, 0, 0).tally;
+    let mut oversize = planned.clone();
+    oversize.intent = crate::scenario::Intent::Oversize;
+    tally.fail(Failure::Io, oversize.intent);
+    tally.fail(Failure::Io, oversize.intent);
+    let reset = crate::generate::Outcome {
+        tally,
+        seconds: Vec::new(),
+        elapsed: Duration::from_secs(1),
+    };
+    let report = crate::report_of(&run, &reset);
+    assert_eq!((report.requests, report.failures_expected), (100, 2));
+    assert_eq!(report.unexpected_percent, 0.0);
+    assert_eq!(Verdict::of(&report, 0.0), Verdict::Passed);
+    let mut tally = reset.tally;
+    tally.fail(Failure::Io, planned.intent);
+    let report = crate::report_of(&run, &crate::generate::Outcome { tally, ..reset });
+    assert_eq!(Verdict::of(&report, 0.5), Verdict::Unexpected);
 }

@@ -56,6 +56,18 @@ fn bad_arguments_get_clear_errors() {
         ),
         (&["run", url, "--setup"], "--setup needs --admin-key"),
         (
+            &["run", url, "--store", "s", "--max-unexpected", "101"],
+            "--max-unexpected is a percent between 0 and 100",
+        ),
+        (
+            &["run", url, "--store", "s", "--max-unexpected=-1"],
+            "--max-unexpected is a percent between 0 and 100",
+        ),
+        (
+            &["run", url, "--store", "s", "--max-unexpected", "NaN"],
+            "--max-unexpected is a percent between 0 and 100",
+        ),
+        (
             &["run", url, "--store", "s", "--invalid-share", "1.5"],
             "--invalid-share must be between 0 and 1",
         ),
@@ -92,7 +104,7 @@ fn bad_arguments_get_clear_errors() {
 }
 
 #[test]
-fn an_unreachable_target_is_reported_not_hung_on() {
+fn an_unreachable_target_is_reported_not_hung_on_and_fails_the_run() {
     // Port 9 (discard) on loopback: nothing listens, so every connection is refused.
     let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))
         .args([
@@ -107,7 +119,28 @@ fn an_unreachable_target_is_reported_not_hung_on() {
         ])
         .output()
         .expect("run loadtest");
-    assert!(output.status.success(), "{output:?}");
+    // Not one request succeeded: exit code 3, whatever --max-unexpected says.
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("no answer: Connect: 20"), "{stdout}");
+    assert!(stdout.contains("FAILED: 100.00% of requests"), "{stdout}");
+}
+
+#[test]
+fn help_documents_the_exit_codes_and_the_source_addresses() {
+    let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["run", "--help"])
+        .output()
+        .expect("run loadtest");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "--max-unexpected",
+        "Exit codes: 0 success",
+        "3 this threshold passed",
+        "--single-source",
+        "all connections share this machine's one address",
+        "--state",
+    ] {
+        assert!(help.contains(needle), "{needle:?} missing from:\n{help}");
+    }
 }
