@@ -86,7 +86,7 @@ pub(crate) async fn run(
                     );
                     metrics::report_workflow_run("failed");
                     if let Some(refused) = failure.refused {
-                        refused_sends.push((refused, failure.reason));
+                        refused_sends.push((*refused, failure.reason));
                     }
                 }
             }
@@ -126,7 +126,7 @@ struct SentEvent<'a> {
 #[derive(Debug)]
 struct RunFailure {
     reason: String,
-    refused: Option<NewDelivery>,
+    refused: Option<Box<NewDelivery>>,
 }
 
 impl RunFailure {
@@ -186,7 +186,11 @@ fn run_one(
                 let send_type = send_types
                     .get(&(event.store_id.clone(), custom_event_type_id.clone()))
                     .ok_or_else(|| RunFailure::new("its send event type no longer exists"))?;
-                let checked = send_type.check_values(&rendered);
+                // A refused send keeps the values as rendered, to show what did not fit.
+                let (values, refused) = match send_type.check_values(&rendered) {
+                    Ok(checked) => (checked, None),
+                    Err(violations) => (rendered, Some(violations)),
+                };
                 let message_id = new_message_id();
                 let payload = Payload {
                     id: &message_id,
@@ -198,10 +202,7 @@ fn run_one(
                         workflow_id,
                         trigger_event_id: &event.id,
                         contact: &event.contact,
-                        fields: checked
-                            .as_ref()
-                            .cloned()
-                            .unwrap_or_else(|_| rendered.clone()),
+                        fields: values,
                     },
                 }
                 .to_json();
@@ -213,7 +214,7 @@ fn run_one(
                     event: SEND_EVENT.to_owned(),
                     payload,
                 };
-                if let Err(violations) = checked {
+                if let Some(violations) = refused {
                     let problems: Vec<String> =
                         violations.iter().map(|v| v.message.clone()).collect();
                     return Err(RunFailure {
@@ -221,7 +222,7 @@ fn run_one(
                             "action {index} (sendCustomEvent) does not fit its send event type: {}",
                             problems.join("; ")
                         ),
-                        refused: Some(send),
+                        refused: Some(Box::new(send)),
                     });
                 }
                 sends.push(send);

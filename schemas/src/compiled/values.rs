@@ -19,7 +19,10 @@ impl CompiledEventType {
         let mut violations: Vec<Violation> = values
             .keys()
             .filter(|key| !self.fields.iter().any(|f| f.id == **key))
-            .map(|key| Violation::new(format!("/{}", pointer::escape(key)), "unknown field"))
+            .map(|key| {
+                let message = format!("field \"{key}\" is not a field of the type");
+                Violation::new(format!("/{}", pointer::escape(key)), message)
+            })
             .collect();
         let mut checked = Map::new();
         for field in &self.fields {
