@@ -179,7 +179,8 @@ async fn dispatch(
         }
         (Route::EventTypes(id), &Method::POST) => {
             let caller = caller().await?;
-            let response = event_types::create(db, &caller, id, headers, incoming, &base()).await;
+            let response =
+                event_types::create(db, &caller, id, private, headers, incoming, &base()).await;
             state.types.forget_store(&caller.store_id);
             response
         }
@@ -192,7 +193,8 @@ async fn dispatch(
         }
         (Route::EventType(id), &Method::PUT) => {
             let caller = caller().await?;
-            let response = event_types::replace(db, &caller, id, headers, incoming, &base()).await;
+            let response =
+                event_types::replace(db, &caller, id, private, headers, incoming, &base()).await;
             state.types.forget_store(&caller.store_id);
             response
         }

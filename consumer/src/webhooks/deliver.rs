@@ -113,9 +113,12 @@ enum Target {
         secret: String,
         headers: Vec<(String, String)>,
     },
-    /// Not to be sent now, through no fault of the endpoint (the subscription is paused, or
-    /// the send type has no signing secret yet): tried again on the schedule.
+    /// Not to be sent now, through no fault of the endpoint (the send type has no signing
+    /// secret yet): tried again on the schedule.
     Held(&'static str),
+    /// The subscription was paused after the delivery was found due: not attempted, and the
+    /// claim is given back without counting an attempt.
+    Paused,
     /// Never to be sent: the subscription was disabled or the send type deleted.
     Closed(&'static str),
 }
@@ -129,6 +132,8 @@ enum Verdict {
     Held,
     /// Not retried.
     Final,
+    /// No attempt was made (the subscription is paused): the claim is given back.
+    NotAttempted,
 }
 
 impl Dispatcher {
@@ -312,7 +317,7 @@ async fn targets(
         }
         for (id, url, secret, active, status) in query.fetch_all(db).await? {
             let target = if active == 0 {
-                Target::Held("the webhook is not active")
+                Target::Paused
             } else if status != super::ENABLED {
                 Target::Closed("the webhook was disabled after failing for too long")
             } else {
@@ -391,6 +396,7 @@ async fn attempt(
     let (outcome, verdict) = match &target {
         Target::Closed(why) => (refused(why), Verdict::Final),
         Target::Held(why) => (refused(why), Verdict::Held),
+        Target::Paused => (refused("the webhook is paused"), Verdict::NotAttempted),
         Target::Send {
             url,
             secret,
@@ -523,6 +529,10 @@ async fn record(
         ..
     } in batch
     {
+        if *verdict == Verdict::NotAttempted {
+            outbox::release(&mut *tx, delivery, &now).await?;
+            continue;
+        }
         let delivered = outcome.error.is_none();
         let (status, retry_at, label) = if delivered {
             (outbox::DELIVERED, None, "delivered")

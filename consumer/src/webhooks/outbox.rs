@@ -59,6 +59,35 @@ pub async fn enqueue(
     Ok(ids)
 }
 
+/// Records deliveries that were refused before any attempt (a workflow's send event whose
+/// values do not fit its type) as dead-lettered with `reason`, inside the caller's
+/// transaction. They are kept for inspection like any failed delivery and never sent.
+pub async fn dead_letter(
+    tx: &mut Transaction<'_, Any>,
+    refused: &[(NewDelivery, String)],
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    for (delivery, reason) in refused {
+        sqlx::query(&format!(
+            "INSERT INTO deliveries (id, store_id, message_id, webhook_id, event_type_id, event, \
+             payload, status, attempts, next_attempt_at, last_error, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, '{FAILED}', 0, $8, $9, $8, $8)"
+        ))
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&delivery.store_id)
+        .bind(&delivery.message_id)
+        .bind(&delivery.webhook_id)
+        .bind(&delivery.event_type_id)
+        .bind(&delivery.event)
+        .bind(&delivery.payload)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// The multi-row insert; status and attempts are the same for every new row.
 fn insert_sql(rows: usize) -> String {
     let values: Vec<String> = (0..rows)
@@ -109,7 +138,12 @@ impl Claimed {
     }
 }
 
-/// Due deliveries, oldest first, skipping endpoints that have no free slot: `(id, endpoint)`.
+/// Deliveries of a paused subscription wait, unclaimed, until it is active again.
+const NOT_PAUSED: &str = "NOT EXISTS (SELECT 1 FROM webhooks w \
+     WHERE w.id = deliveries.webhook_id AND w.is_active = 0)";
+
+/// Due deliveries, oldest first, skipping endpoints that have no free slot and paused
+/// subscriptions: `(id, endpoint)`.
 pub(crate) async fn due(
     db: &AnyPool,
     now: &str,
@@ -126,7 +160,7 @@ pub(crate) async fn due(
     };
     let sql = format!(
         "SELECT id, COALESCE(webhook_id, event_type_id) FROM deliveries \
-         WHERE status = '{PENDING}' AND next_attempt_at <= $1 {exclude} \
+         WHERE status = '{PENDING}' AND next_attempt_at <= $1 AND {NOT_PAUSED} {exclude} \
          ORDER BY next_attempt_at LIMIT $2"
     );
     let mut query = sqlx::query_as::<_, (String, String)>(&sql)
@@ -151,7 +185,7 @@ pub(crate) async fn claim(
     }
     let sql = format!(
         "UPDATE deliveries SET next_attempt_at = $1, leased_until = $1, attempts = attempts + 1 \
-         WHERE status = '{PENDING}' AND next_attempt_at <= $2 AND id IN ({}) \
+         WHERE status = '{PENDING}' AND next_attempt_at <= $2 AND {NOT_PAUSED} AND id IN ({}) \
          RETURNING id, message_id, webhook_id, event_type_id, event, payload, attempts",
         list_placeholders(3, ids.len())
     );
@@ -217,6 +251,25 @@ pub(crate) async fn record(
     .bind(retry_at)
     .bind(outcome.status_code.map(i64::from))
     .bind(outcome.error.as_deref())
+    .bind(now)
+    .bind(&claimed.id)
+    .bind(i64::from(claimed.attempts))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Gives back a claim that made no attempt because its subscription was paused meanwhile:
+/// the attempt is not counted and the delivery waits, due, for the subscription to resume.
+pub(crate) async fn release(
+    db: impl Executor<'_, Database = Any>,
+    claimed: &Claimed,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE deliveries SET attempts = attempts - 1, next_attempt_at = $1, \
+         leased_until = NULL, updated_at = $1 WHERE id = $2 AND attempts = $3",
+    )
     .bind(now)
     .bind(&claimed.id)
     .bind(i64::from(claimed.attempts))

@@ -18,6 +18,8 @@ pub enum TargetError {
     Private,
     #[error("its host name could not be resolved")]
     Unresolved,
+    #[error("must not use port 0, which no server listens on")]
+    PortZero,
 }
 
 /// Checks a URL's form, and its host when it is an address or `localhost`. Names are checked
@@ -26,6 +28,10 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<url::Url, TargetError
     let parsed = url::Url::parse(url).map_err(|_| TargetError::NotHttp)?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(TargetError::NotHttp);
+    }
+    // Connecting to port 0 fails or, on some stacks, reaches whatever the OS picks.
+    if parsed.port() == Some(0) {
+        return Err(TargetError::PortZero);
     }
     let private = match parsed.host() {
         None => return Err(TargetError::NotHttp),
@@ -54,7 +60,7 @@ pub fn is_forbidden(ip: IpAddr) -> bool {
 }
 
 fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -65,6 +71,8 @@ fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         // 100.64.0.0/10, carrier-grade NAT: reachable inside many clouds.
         || (a == 100 && (64..128).contains(&b))
+        // 192.0.0.0/24, IETF protocol assignments (DS-Lite, NAT64 discovery): not public hosts.
+        || (a == 192 && b == 0 && c == 0)
         // 198.18.0.0/15, benchmarking networks.
         || (a == 198 && (b == 18 || b == 19))
         || a >= 240
@@ -154,6 +162,9 @@ mod tests {
             "http://[64:ff9b:1::1]/",
             "http://localhost:8080/",
             "http://api.localhost/",
+            "http://192.0.0.1/",
+            "http://192.0.0.170/",
+            "http://[::ffff:192.0.0.8]/",
         ] {
             assert_eq!(check_url(url, false), Err(TargetError::Private), "{url}");
             assert!(
@@ -169,6 +180,26 @@ mod tests {
             "https://hooks.example.com/in",
             "http://93.184.216.34/",
             "http://[2606:2800:220:1::]/",
+        ] {
+            assert!(check_url(url, false).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn refuses_port_zero_even_where_private_targets_are_allowed() {
+        for url in [
+            "http://hooks.example.com:0/in",
+            "https://93.184.216.34:0/",
+            "http://127.0.0.1:0/",
+        ] {
+            assert_eq!(check_url(url, true), Err(TargetError::PortZero), "{url}");
+            assert!(check_url(url, false).is_err(), "{url}");
+        }
+        // The neighbours of 192.0.0.0/24 and other ports stay allowed.
+        for url in [
+            "http://192.0.1.1/",
+            "http://191.255.255.255:1/",
+            "https://hooks.example.com:65535/",
         ] {
             assert!(check_url(url, false).is_ok(), "{url}");
         }

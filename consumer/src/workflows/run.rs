@@ -1,10 +1,12 @@
 //! Running the workflows a batch of newly recorded events triggers, inside the batch's
 //! transaction: contact fields are changed in memory in event order and written once per
-//! contact; send events become outbox deliveries.
+//! contact; send events become outbox deliveries once their values pass the send type's
+//! checks. A run that fails takes no effect; a send it refused is recorded in the outbox as
+//! dead-lettered with the reason, never sent.
 
 use std::collections::{HashMap, HashSet};
 
-use schemas::{ContactKey, EventEnvelope};
+use schemas::{CompiledEventType, ContactKey, EventEnvelope, EventTypeDefinition};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::{Any, Transaction};
@@ -13,7 +15,7 @@ use super::template::{Scope, Template};
 use super::{Action, WorkflowDefinition};
 use crate::db::list_placeholders;
 use crate::metrics;
-use crate::webhooks::{new_message_id, NewDelivery, Payload, SEND_EVENT};
+use crate::webhooks::{new_message_id, outbox, NewDelivery, Payload, SEND_EVENT};
 
 /// What a batch's workflow runs produced besides contact fields.
 #[derive(Debug, Default)]
@@ -51,6 +53,7 @@ pub(crate) async fn run(
     let mut contacts = contact_fields(tx, &triggered).await?;
     let send_types = send_types(tx, &workflows).await?;
     let mut changed: HashSet<ContactId> = HashSet::new();
+    let mut refused_sends = Vec::new();
     for event in triggered {
         let id = (
             event.store_id.clone(),
@@ -76,13 +79,20 @@ pub(crate) async fn run(
                     effects.runs += 1;
                     metrics::report_workflow_run("completed");
                 }
-                Err(why) => {
-                    tracing::warn!(workflow = %workflow_id, event = %event.id, why, "workflow run failed");
+                Err(failure) => {
+                    tracing::warn!(
+                        workflow = %workflow_id, event = %event.id, why = %failure.reason,
+                        "workflow run failed"
+                    );
                     metrics::report_workflow_run("failed");
+                    if let Some(refused) = failure.refused {
+                        refused_sends.push((*refused, failure.reason));
+                    }
                 }
             }
         }
     }
+    outbox::dead_letter(tx, &refused_sends, now).await?;
     for (store, key) in changed {
         let fields = contacts
             .get(&(store.clone(), key.clone()))
@@ -112,6 +122,22 @@ struct SentEvent<'a> {
     fields: Map<String, Value>,
 }
 
+/// Why a run failed; when a send event was refused, the send as it would have gone out.
+#[derive(Debug)]
+struct RunFailure {
+    reason: String,
+    refused: Option<Box<NewDelivery>>,
+}
+
+impl RunFailure {
+    fn new(reason: impl Into<String>) -> RunFailure {
+        RunFailure {
+            reason: reason.into(),
+            refused: None,
+        }
+    }
+}
+
 /// One workflow for one event. Returns whether contact fields were set; an error names why
 /// the run could not complete, and then none of its actions take effect.
 fn run_one(
@@ -119,14 +145,14 @@ fn run_one(
     workflow: &WorkflowDefinition,
     event: &EventEnvelope,
     contact_fields: &mut Map<String, Value>,
-    send_types: &HashSet<(String, String)>,
+    send_types: &SendTypes,
     now: &str,
     deliveries: &mut Vec<NewDelivery>,
-) -> Result<bool, &'static str> {
+) -> Result<bool, RunFailure> {
     let mut fields = contact_fields.clone();
     let mut sends = Vec::new();
     let mut set_fields = false;
-    for action in &workflow.actions {
+    for (index, action) in workflow.actions.iter().enumerate() {
         let rendered = {
             let mut readable = fields.clone();
             match &event.contact {
@@ -143,7 +169,8 @@ fn run_one(
                     event: &event.fields,
                     contact: &readable,
                 },
-            )?
+            )
+            .map_err(RunFailure::new)?
         };
         match action {
             Action::SetContactFields { .. } => {
@@ -156,9 +183,14 @@ fn run_one(
                 custom_event_type_id,
                 ..
             } => {
-                if !send_types.contains(&(event.store_id.clone(), custom_event_type_id.clone())) {
-                    return Err("its send event type no longer exists");
-                }
+                let send_type = send_types
+                    .get(&(event.store_id.clone(), custom_event_type_id.clone()))
+                    .ok_or_else(|| RunFailure::new("its send event type no longer exists"))?;
+                // A refused send keeps the values as rendered, to show what did not fit.
+                let (values, refused) = match send_type.check_values(&rendered) {
+                    Ok(checked) => (checked, None),
+                    Err(violations) => (rendered, Some(violations)),
+                };
                 let message_id = new_message_id();
                 let payload = Payload {
                     id: &message_id,
@@ -170,18 +202,30 @@ fn run_one(
                         workflow_id,
                         trigger_event_id: &event.id,
                         contact: &event.contact,
-                        fields: rendered,
+                        fields: values,
                     },
                 }
                 .to_json();
-                sends.push(NewDelivery {
+                let send = NewDelivery {
                     store_id: event.store_id.clone(),
                     message_id,
                     webhook_id: None,
                     event_type_id: Some(custom_event_type_id.clone()),
                     event: SEND_EVENT.to_owned(),
                     payload,
-                });
+                };
+                if let Some(violations) = refused {
+                    let problems: Vec<String> =
+                        violations.iter().map(|v| v.message.clone()).collect();
+                    return Err(RunFailure {
+                        reason: format!(
+                            "action {index} (sendCustomEvent) does not fit its send event type: {}",
+                            problems.join("; ")
+                        ),
+                        refused: Some(Box::new(send)),
+                    });
+                }
+                sends.push(send);
             }
         }
     }
@@ -249,11 +293,15 @@ async fn contact_fields(
         .collect())
 }
 
-/// The (store, id) of every send type the workflows name that still exists.
+/// The send types the workflows name that still exist, compiled to check values, by
+/// (store, id).
+type SendTypes = HashMap<(String, String), CompiledEventType>;
+
+/// Reads the send types the workflows name.
 async fn send_types(
     tx: &mut Transaction<'_, Any>,
     workflows: &Workflows,
-) -> Result<HashSet<(String, String)>, sqlx::Error> {
+) -> Result<SendTypes, sqlx::Error> {
     let ids: Vec<&str> = workflows
         .values()
         .flatten()
@@ -268,16 +316,26 @@ async fn send_types(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
+    let mut found = SendTypes::new();
     if ids.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(found);
     }
     let sql = format!(
-        "SELECT store_id, id FROM event_types WHERE category = 'send' AND id IN ({})",
+        "SELECT store_id, id, body FROM event_types WHERE category = 'send' AND id IN ({})",
         list_placeholders(1, ids.len())
     );
-    let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
     for id in ids {
         query = query.bind(id);
     }
-    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
+    for (store, id, body) in query.fetch_all(&mut **tx).await? {
+        match serde_json::from_str::<EventTypeDefinition>(&body) {
+            Ok(definition) => {
+                found.insert((store, id), CompiledEventType::compile(&definition));
+            }
+            // Left out, so runs sending it fail rather than send unchecked values.
+            Err(error) => tracing::error!(event_type = %id, %error, "a send type cannot be read"),
+        }
+    }
+    Ok(found)
 }

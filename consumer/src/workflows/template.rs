@@ -66,6 +66,19 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The text of a template without placeholders, which renders the same for every run;
+    /// None when it reads a value.
+    pub fn literal(&self) -> Option<String> {
+        let mut text = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(literal) => text.push_str(literal),
+                Part::Value(..) => return None,
+            }
+        }
+        Some(text)
+    }
+
     /// The template's value for one event and contact. A missing value renders as null when
     /// it is the whole template, and as nothing inside text.
     pub fn render(&self, scope: Scope<'_>) -> Value {
@@ -155,6 +168,15 @@ mod tests {
             json!("Hi Ann, order o-1 = 3!")
         );
         assert_eq!(render("plain", json!({}), json!({})), json!("plain"));
+    }
+
+    #[test]
+    fn only_templates_without_placeholders_are_literals() {
+        let literal = |text: &str| Template::parse(text).expect("parses").literal();
+        assert_eq!(literal("12.5"), Some("12.5".to_owned()));
+        assert_eq!(literal(""), Some(String::new()));
+        assert_eq!(literal("{{event.total}}"), None);
+        assert_eq!(literal("total: {{event.total}}"), None);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub(crate) async fn create(
     db: &AnyPool,
     caller: &Caller,
     integration_id: &str,
+    allow_private: bool,
     headers: &HeaderMap,
     incoming: Incoming,
     base_url: &str,
@@ -48,7 +49,7 @@ pub(crate) async fn create(
     if !integrations::exists(db, &caller.store_id, integration_id).await? {
         return Err(ApiError::NotFound("custom integration"));
     }
-    let definition = read_definition(headers, incoming).await?;
+    let definition = read_definition(headers, incoming, allow_private).await?;
     let now = consumer::clock::now();
     let mut event_type = EventType {
         id: super::new_id(),
@@ -137,6 +138,7 @@ pub(crate) async fn replace(
     db: &AnyPool,
     caller: &Caller,
     id: &str,
+    allow_private: bool,
     headers: &HeaderMap,
     incoming: Incoming,
     base_url: &str,
@@ -145,7 +147,7 @@ pub(crate) async fn replace(
     let mut event_type = find(db, &caller.store_id, id, base_url)
         .await?
         .ok_or(ApiError::NotFound("custom event type"))?;
-    event_type.definition = read_definition(headers, incoming).await?;
+    event_type.definition = read_definition(headers, incoming, allow_private).await?;
     event_type.version += 1;
     event_type.updated_at = consumer::clock::now();
     // A type that becomes a send type gets its secret now, shown in this answer only.
@@ -212,13 +214,22 @@ pub(crate) async fn delete_for_integration(
     Ok(())
 }
 
+/// Reads a definition; a send type's `webhookUrl` is held to the rules of `/v1/webhooks`
+/// targets, so it cannot point inside unless the operator allows private targets.
 async fn read_definition(
     headers: &HeaderMap,
     incoming: Incoming,
+    allow_private: bool,
 ) -> Result<EventTypeDefinition, ApiError> {
     let mut buf = body::read_json(headers, incoming).await?;
     let value = body::decode(&mut buf)?;
-    EventTypeDefinition::parse(&value).map_err(ApiError::Unprocessable)
+    let definition = EventTypeDefinition::parse(&value).map_err(ApiError::Unprocessable)?;
+    if let Some(url) = &definition.webhook_url {
+        if let Err(error) = consumer::webhooks::target::check_url(url, allow_private) {
+            return Err(crate::error::violation("/webhookUrl", error.to_string()));
+        }
+    }
+    Ok(definition)
 }
 
 async fn find(

@@ -141,21 +141,50 @@ fn read_changes(
     }
 }
 
-/// An integration filter must name one of the store's integrations.
+/// A filter must name what exists: one of the store's integrations, and one of its receive
+/// types' aliases (of that integration, when both are given), or it could never match.
 async fn check_filter(db: &AnyPool, store_id: &str, changes: &Changes) -> Result<(), ApiError> {
-    if let Some(Filter {
-        integration_id: Some(id),
-        ..
-    }) = &changes.filter
-    {
-        if !integrations::exists(db, store_id, id).await? {
-            return Err(crate::error::violation(
+    let Some(filter) = &changes.filter else {
+        return Ok(());
+    };
+    let mut violations = Vec::new();
+    let mut integration_known = true;
+    if let Some(id) = &filter.integration_id {
+        integration_known = integrations::exists(db, store_id, id).await?;
+        if !integration_known {
+            violations.push(schemas::Violation::new(
                 "/filter/integrationId",
                 "no custom integration of this store has this id",
             ));
         }
     }
-    Ok(())
+    if let Some(alias) = &filter.alias {
+        let found: Option<(String,)> = sqlx::query_as(
+            "SELECT integration_id FROM event_types WHERE store_id = $1 AND alias = $2",
+        )
+        .bind(store_id)
+        .bind(alias)
+        .fetch_optional(db)
+        .await?;
+        match (found, &filter.integration_id) {
+            (None, _) => violations.push(schemas::Violation::new(
+                "/filter/alias",
+                "no custom event type of this store has this alias",
+            )),
+            (Some((owner,)), Some(id)) if integration_known && owner != *id => {
+                violations.push(schemas::Violation::new(
+                    "/filter/alias",
+                    "belongs to another integration than filter.integrationId, so nothing would match",
+                ))
+            }
+            _ => {}
+        }
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Unprocessable(violations))
+    }
 }
 
 /// `POST /v1/webhooks`
@@ -252,7 +281,8 @@ pub(crate) async fn get(db: &AnyPool, caller: &Caller, id: &str) -> Result<HttpR
 }
 
 /// `PATCH /v1/webhooks/{id}`: changes only the properties present. Setting `isActive: true`
-/// on a subscription that was disabled for failing enables it again. Only the columns named
+/// on a subscription that was paused or disabled for failing enables it again with a fresh
+/// failure streak, so an old streak does not disable it at its first failure. Only the columns named
 /// are written, so a dispatcher disabling the webhook meanwhile is not undone.
 pub(crate) async fn patch(
     db: &AnyPool,
@@ -283,7 +313,8 @@ pub(crate) async fn patch(
          filter_alias = CASE WHEN $3 = 1 THEN $5 ELSE filter_alias END, \
          is_active = COALESCE($6, is_active), \
          status = CASE WHEN $6 = 1 THEN '{ENABLED}' ELSE status END, \
-         failing_since = CASE WHEN $6 = 1 AND status = '{DISABLED}' THEN NULL ELSE failing_since END, \
+         failing_since = CASE WHEN $6 = 1 AND (status = '{DISABLED}' OR is_active = 0) \
+             THEN NULL ELSE failing_since END, \
          secret = COALESCE($7, secret), updated_at = $8 WHERE id = $9 AND store_id = $10"
     ))
     .bind(&changes.target_url)

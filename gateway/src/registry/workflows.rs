@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use consumer::workflows::{Action, Template, Trigger, WorkflowDefinition, WorkflowStatus};
 use http::{HeaderMap, StatusCode};
 use hyper::body::Incoming;
-use schemas::{Category, EventTypeDefinition, Violation};
+use schemas::{Category, CompiledEventType, EventTypeDefinition, Violation};
 use serde::Serialize;
 use simd_json::prelude::*;
 use sqlx::AnyPool;
@@ -208,14 +208,7 @@ async fn check_references(
         let path = format!("/actions/{i}/customEventTypeId");
         match event_type(db, store_id, custom_event_type_id).await? {
             Some(t) if t.category == Category::Send => {
-                for key in fields.keys() {
-                    if !t.fields.iter().any(|f| f.id.as_str() == key) {
-                        violations.push(Violation::new(
-                            format!("/actions/{i}/fields/{}", schemas::pointer::escape(key)),
-                            "is not a field of the send event type",
-                        ));
-                    }
-                }
+                check_send_fields(&t, fields, i, &mut violations);
             }
             Some(_) => violations.push(Violation::new(path, "must be a send event type")),
             None => violations.push(Violation::new(
@@ -228,6 +221,45 @@ async fn check_references(
         Ok(())
     } else {
         Err(ApiError::Unprocessable(violations))
+    }
+}
+
+/// What a send action's templates make certain: every field they set is one of the send
+/// type's, every field it requires is set, and a value without placeholders is one its field
+/// takes (checked as the consumer checks it when the run sends). Values read from the event
+/// or contact are checked when a run renders them.
+fn check_send_fields(
+    send_type: &EventTypeDefinition,
+    fields: &BTreeMap<String, String>,
+    action: usize,
+    violations: &mut Vec<Violation>,
+) {
+    let path = |key: &str| format!("/actions/{action}/fields/{}", schemas::pointer::escape(key));
+    let compiled = CompiledEventType::compile(send_type);
+    for (key, text) in fields {
+        if !send_type.fields.iter().any(|f| f.id.as_str() == key) {
+            violations.push(Violation::new(
+                path(key),
+                "is not a field of the send event type",
+            ));
+            continue;
+        }
+        let literal = Template::parse(text).ok().and_then(|t| t.literal());
+        if let Some(literal) = literal {
+            if let Some(Err(message)) =
+                compiled.check_value(key, &serde_json::Value::String(literal))
+            {
+                violations.push(Violation::new(path(key), message));
+            }
+        }
+    }
+    for required in compiled.required_fields() {
+        if !fields.contains_key(required) {
+            violations.push(Violation::new(
+                path(required),
+                "is required by the send event type",
+            ));
+        }
     }
 }
 

@@ -2,9 +2,10 @@
 //! real HTTP server in the test. Bad inputs tried: an `ftp:` and a relative target URL, a
 //! loopback, a private and a metadata-service target without `--allow-private-targets`, an
 //! unknown event type, a secret without the `whsec_` prefix and one too short, a filter on an
-//! unknown integration and a malformed alias, an unknown property, a missing key and a key
-//! without the webhooks scopes, another store's webhook, an unknown delivery to retry, a bad
-//! deliveries status filter and limit.
+//! unknown integration, a malformed alias, an unknown alias and an alias of another
+//! integration, an unknown property, a missing key and a key without the webhooks scopes,
+//! another store's webhook, an unknown delivery to retry, a bad deliveries status filter and
+//! limit, targets in 192.0.0.0/24 and on port 0, and send types whose `webhookUrl` is private.
 
 use std::time::Duration;
 
@@ -38,6 +39,14 @@ pub fn order_type() -> Value {
             {"id": "total", "name": "Total", "type": "decimal", "required": true,
              "jsonPointerPath": "/order/total"}
         ]
+    })
+}
+
+fn signup_type() -> Value {
+    json!({
+        "name": "Signed up", "category": "receive", "alias": "signup", "receiveType": "api",
+        "fields": [{"id": "email", "name": "Email", "type": "email", "required": true,
+                    "isPrimaryKey": true}]
     })
 }
 
@@ -209,6 +218,7 @@ on_both_stores! {
 
     async fn filters_and_is_active_are_respected(gw: TestGateway) {
         let created = gw.event_type(order_type()).await;
+        gw.event_type(signup_type()).await;
         let integration = created["integrationId"].as_str().expect("integration");
         let by_alias = Receiver::start(Answer::Ok).await;
         let other_alias = Receiver::start(Answer::Ok).await;
@@ -296,6 +306,7 @@ on_both_stores! {
         check(json!({"targetUrl": "https://example.com", "secret": "whsec_c2hvcnQ="}), "/secret").await;
         check(json!({"targetUrl": "https://example.com", "filter": {"integrationId": "nope"}}), "/filter/integrationId").await;
         check(json!({"targetUrl": "https://example.com", "filter": {"alias": "has space"}}), "/filter/alias").await;
+        check(json!({"targetUrl": "https://example.com", "filter": {"alias": "order-paid"}}), "/filter/alias").await;
         check(json!({"targetUrl": "https://example.com", "extra": 1}), "/extra").await;
 
         let chosen = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -319,6 +330,62 @@ on_both_stores! {
         let deleted = gw.call(Method::DELETE, &format!("/v1/webhooks/{id}"), Some(&gw.admin_key), None).await;
         assert_eq!(deleted.status, StatusCode::NO_CONTENT);
         gw.get(&format!("/v1/webhooks/{id}"), &gw.admin_key).await.problem(StatusCode::NOT_FOUND);
+    }
+
+    async fn a_filter_alias_must_name_a_receive_type_of_the_store(gw: TestGateway) {
+        let order = gw.event_type(order_type()).await;
+        let order_integration = order["integrationId"].as_str().expect("integration");
+        let elsewhere = gw.integration().await;
+        let refused = |filter: Value| {
+            let gw = &gw;
+            async move {
+                let reply = gw.post("/v1/webhooks", &gw.admin_key,
+                                    json!({"targetUrl": "https://hooks.example.com/in", "filter": filter})).await;
+                assert_eq!(reply.violation_paths(), vec!["/filter/alias".to_owned()], "{}", reply.body);
+            }
+        };
+        refused(json!({"alias": "order-refunded"})).await;
+        // A known alias of another integration than the one named could never match.
+        refused(json!({"alias": "order-paid", "integrationId": elsewhere})).await;
+        let hook = subscribe(&gw, json!({"targetUrl": "https://hooks.example.com/in",
+                                          "filter": {"alias": "order-paid", "integrationId": order_integration}})).await;
+        assert_eq!(hook["filter"], json!({"alias": "order-paid", "integrationId": order_integration}));
+        let id = hook["id"].as_str().expect("id");
+        let patched = gw.call(Method::PATCH, &format!("/v1/webhooks/{id}"), Some(&gw.admin_key),
+                              Some(&json!({"filter": {"alias": "nope"}}))).await;
+        assert_eq!(patched.violation_paths(), vec!["/filter/alias".to_owned()]);
+        let read = gw.get(&format!("/v1/webhooks/{id}"), &gw.admin_key).await;
+        assert_eq!(read.body["filter"]["alias"], "order-paid", "a refused patch changes nothing");
+    }
+
+    async fn a_paused_webhook_keeps_its_pending_deliveries_without_spending_attempts(gw: TestGateway) {
+        gw.event_type(order_type()).await;
+        let receiver = Receiver::start(Answer::Status(500)).await;
+        let hook = subscribe(&gw, json!({"targetUrl": receiver.url, "types": ["custom_event.received"]})).await;
+        let id = hook["id"].as_str().expect("id");
+        post_order(&gw, "gil@example.com", "o-1", 1.0).await;
+        receiver.wait_for(1, WAIT, |_| true).await;
+        let paused = gw.call(Method::PATCH, &format!("/v1/webhooks/{id}"), Some(&gw.admin_key),
+                             Some(&json!({"isActive": false}))).await;
+        assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
+        // At most an attempt already under way when it was paused still lands.
+        let sent_before_pause = receiver.received().len();
+        // Longer than the whole retry schedule (1.5 s): time passing is what is tested, so
+        // this waits rather than polls.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let held = deliveries_until(&gw, id, |d| d.len() == 1).await;
+        let sent = receiver.received().len();
+        assert!(sent <= sent_before_pause + 1, "sent {sent} times, {sent_before_pause} before the pause");
+        assert_eq!(held[0]["status"], "pending", "{held:?}");
+        assert_eq!(held[0]["attempts"].as_u64(), Some(sent as u64), "only real attempts count: {held:?}");
+
+        receiver.answer(Answer::Ok);
+        let resumed = gw.call(Method::PATCH, &format!("/v1/webhooks/{id}"), Some(&gw.admin_key),
+                              Some(&json!({"isActive": true}))).await;
+        assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.body);
+        receiver.wait_for(sent + 1, WAIT, |_| true).await;
+        let done = deliveries_until(&gw, id, |d| d[0]["status"] == "delivered").await;
+        assert_eq!(done[0]["attempts"].as_u64(), Some(sent as u64 + 1));
     }
 
     async fn the_test_endpoint_sends_an_example(gw: TestGateway) {
@@ -474,4 +541,167 @@ async fn a_store_has_at_most_a_hundred_webhooks() {
         )
         .await;
     one_more.problem(StatusCode::CONFLICT);
+}
+
+/// Pausing a failing webhook for longer than `disable_after` and resuming it: the old streak
+/// is forgotten, so the first failure after resuming starts a new one instead of disabling it.
+async fn reactivating_starts_a_fresh_failure_streak(backend: Backend) {
+    let gw = TestGateway::start_with(backend, |config| {
+        fast(config);
+        config.delivery.webhook_retry_schedule =
+            Some(RetrySchedule::parse("1s,1s").expect("schedule"));
+        config.delivery.webhook_disable_after = Duration::from_secs(2);
+    })
+    .await;
+    gw.event_type(order_type()).await;
+    let receiver = Receiver::start(Answer::Status(500)).await;
+    let hook = subscribe(
+        &gw,
+        json!({"targetUrl": receiver.url, "types": ["custom_event.received"]}),
+    )
+    .await;
+    let id = hook["id"].as_str().expect("id");
+    let path = format!("/v1/webhooks/{id}");
+    post_order(&gw, "hal@example.com", "o-1", 1.0).await;
+    receiver.wait_for(1, WAIT, |_| true).await;
+    deliveries_until(&gw, id, |d| d.len() == 1 && d[0]["lastStatusCode"] == 500).await;
+    let failing = gw.get(&path, &gw.admin_key).await;
+    assert!(failing.body["failingSince"].is_string(), "{}", failing.body);
+    let patch = |active: bool| {
+        let (gw, path) = (&gw, &path);
+        async move {
+            let body = json!({ "isActive": active });
+            gw.call(Method::PATCH, path, Some(&gw.admin_key), Some(&body))
+                .await
+        }
+    };
+    assert_eq!(patch(false).await.status, StatusCode::OK);
+    // Longer than `disable_after`: the old streak is now long enough to disable it.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let resumed = patch(true).await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.body);
+    assert_eq!(
+        resumed.body["failingSince"],
+        Value::Null,
+        "{}",
+        resumed.body
+    );
+    assert_eq!(resumed.body["status"], "enabled");
+
+    let sent = receiver.received().len();
+    post_order(&gw, "hal@example.com", "o-2", 2.0).await;
+    receiver.wait_for(sent + 1, WAIT, |_| true).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let read = loop {
+        let read = gw.get(&path, &gw.admin_key).await;
+        if read.body["failingSince"].is_string() {
+            break read;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failure was never recorded: {}",
+            read.body
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(
+        read.body["status"], "enabled",
+        "a new streak, not the old one: {}",
+        read.body
+    );
+    assert!(
+        read.body["failingSince"].as_str() > failing.body["failingSince"].as_str(),
+        "{} then {}",
+        failing.body,
+        read.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactivating_a_webhook_starts_a_fresh_failure_streak_on_sqlite() {
+    reactivating_starts_a_fresh_failure_streak(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactivating_a_webhook_starts_a_fresh_failure_streak_on_postgres() {
+    reactivating_starts_a_fresh_failure_streak(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_in_192_0_0_0_24_and_on_port_0_are_refused() {
+    let gw = TestGateway::start(Backend::Sqlite).await;
+    for target in [
+        "http://192.0.0.170/hooks",
+        "http://192.0.0.8/hooks",
+        "https://hooks.example.com:0/in",
+    ] {
+        let reply = gw
+            .post("/v1/webhooks", &gw.admin_key, json!({"targetUrl": target}))
+            .await;
+        assert_eq!(
+            reply.violation_paths(),
+            vec!["/targetUrl".to_owned()],
+            "{target}"
+        );
+    }
+    let neighbour = gw
+        .post(
+            "/v1/webhooks",
+            &gw.admin_key,
+            json!({"targetUrl": "http://192.0.1.1/hooks"}),
+        )
+        .await;
+    assert_eq!(neighbour.status, StatusCode::CREATED, "{}", neighbour.body);
+}
+
+fn send_type(url: &str) -> Value {
+    json!({
+        "name": "CRM sync", "category": "send", "webhookUrl": url,
+        "fields": [{"id": "orderId", "name": "Order", "type": "text", "required": true}]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_type_webhook_urls_are_held_to_the_target_rules() {
+    let gw = TestGateway::start(Backend::Sqlite).await;
+    let integration = gw.integration().await;
+    let create = format!("/v1/custom-integrations/{integration}/custom-event-types/");
+    for target in [
+        "http://127.0.0.1:9/in",
+        "http://10.0.0.8/in",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://localhost:8080/in",
+        "http://[::1]/in",
+        "http://192.0.0.170/in",
+        "https://crm.example.com:0/in",
+    ] {
+        let reply = gw.post(&create, &gw.admin_key, send_type(target)).await;
+        assert_eq!(
+            reply.violation_paths(),
+            vec!["/webhookUrl".to_owned()],
+            "{target}"
+        );
+    }
+    let created = gw
+        .post(
+            &create,
+            &gw.admin_key,
+            send_type("https://crm.example.com/in"),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().expect("id");
+    let moved = gw
+        .call(
+            Method::PUT,
+            &format!("/v1/custom-event-types/{id}"),
+            Some(&gw.admin_key),
+            Some(&send_type("http://192.168.0.1/in")),
+        )
+        .await;
+    assert_eq!(moved.violation_paths(), vec!["/webhookUrl".to_owned()]);
+    let read = gw
+        .get(&format!("/v1/custom-event-types/{id}"), &gw.admin_key)
+        .await;
+    assert_eq!(read.body["webhookUrl"], "https://crm.example.com/in");
 }

@@ -3,6 +3,7 @@
 
 mod event;
 mod field;
+mod values;
 
 #[cfg(test)]
 mod tests;
