@@ -1,5 +1,6 @@
 //! Decode and validate one realistic ~1 KiB webhook event, against a serde_json decode-only
-//! baseline, to show what the simd-json choice buys on the ingest path.
+//! baseline, to show what the simd-json choice buys on the ingest path, and simd-json without
+//! decode's pre-scan, to show what the scan costs.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use schemas::{decode, CompiledEventType, EventTypeDefinition};
@@ -75,6 +76,14 @@ fn bench(c: &mut Criterion) {
         b.iter_batched_ref(
             || EVENT.as_bytes().to_vec(),
             |buf| black_box(decode(buf).is_ok()),
+            criterion::BatchSize::SmallInput,
+        );
+    });
+    // The same parse without decode's pre-scan, so the scan's cost shows beside it.
+    group.bench_function("simd_json_parse_unchecked", |b| {
+        b.iter_batched_ref(
+            || EVENT.as_bytes().to_vec(),
+            |buf| black_box(simd_json::to_borrowed_value(buf).is_ok()),
             criterion::BatchSize::SmallInput,
         );
     });

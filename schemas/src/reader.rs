@@ -26,7 +26,8 @@ impl<'v, 'a> ObjectReader<'v, 'a> {
         violations: &'v mut Vec<Violation>,
     ) -> Option<Self> {
         match value {
-            Value::Object(object) => Some(Self {
+            // A number decode kept as text is an object only in form.
+            Value::Object(object) if crate::decode::number_text(value).is_none() => Some(Self {
                 object,
                 path: path.to_owned(),
                 violations,

@@ -1,8 +1,12 @@
 //! Property tests: normalisation is idempotent and total, identifiers follow their pattern
-//! exactly, and neither decoding nor validation panics on arbitrary input.
+//! exactly, neither decoding nor validation panics on arbitrary input, and the rules for
+//! U+0000, exact numbers, phone country codes, offsets, leap seconds and invisible characters
+//! hold for generated inputs.
 
 use proptest::prelude::*;
+use schemas::decode::{number_text, DecodeError};
 use schemas::{decode, normalise, Alias, CompiledEventType, EventTypeDefinition};
+use simd_json::prelude::*;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -118,5 +122,86 @@ proptest! {
         let mut bytes = serde_json::to_vec(&body).expect("serialises");
         let value = decode(&mut bytes).expect("serde_json output is JSON");
         let _ = compiled.validate(&value);
+    }
+
+    #[test]
+    fn decimal_is_idempotent_and_keeps_the_value(
+        negative in any::<bool>(), int in "[0-9]{1,40}", frac in "[0-9]{0,40}", exp in -60i32..60,
+    ) {
+        let sign = if negative { "-" } else { "" };
+        let raw = format!("{sign}{int}.{frac}e{exp}");
+        let canonical = normalise::decimal(&raw).expect("in range");
+        prop_assert_eq!(normalise::decimal(&canonical), Ok(canonical.clone()));
+        prop_assert!(!canonical.contains(['e', 'E', '+']));
+        prop_assert!(!canonical.contains('.') || !canonical.ends_with('0'));
+        prop_assert!(canonical != "-0");
+        // Same value: both texts read back as the same float.
+        let (a, b) = (raw.parse::<f64>().expect("float"), canonical.parse::<f64>().expect("float"));
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn decode_keeps_every_digit_of_long_numbers(int in "[1-9][0-9]{15,60}", frac in "[0-9]{0,30}[1-9]") {
+        let text = format!("{int}.{frac}");
+        let mut buf = format!(r#"{{"n": {text}, "m": [-{text}]}}"#).into_bytes();
+        let value = decode(&mut buf).expect("valid JSON");
+        prop_assert_eq!(value.get("n").and_then(number_text), Some(text.as_str()));
+        let negative = format!("-{text}");
+        let m = value.get("m").and_then(|m| m.as_array()).and_then(|m| m.first());
+        prop_assert_eq!(m.and_then(number_text), Some(negative.as_str()));
+    }
+
+    #[test]
+    fn decode_refuses_u0000_wherever_it_is(prefix in "[a-z ]{0,8}", suffix in "[a-z ]{0,8}", in_key in any::<bool>()) {
+        let text = format!("{prefix}\\u0000{suffix}");
+        let body = if in_key { format!(r#"{{"{text}": 1}}"#) } else { format!(r#"{{"k": ["{text}"]}}"#) };
+        let mut buf = body.into_bytes();
+        let err = decode(&mut buf).expect_err("U+0000 is refused");
+        prop_assert!(matches!(err, DecodeError::Nul { .. }), "{:?}", err);
+        prop_assert!(err.violation().is_some());
+    }
+
+    #[test]
+    fn decode_keeps_any_string_serde_json_writes(s in any::<String>()) {
+        prop_assume!(!s.contains('\0'));
+        let mut buf = serde_json::to_vec(&serde_json::json!({"s": s})).expect("serialises");
+        let value = decode(&mut buf).expect("valid JSON");
+        prop_assert_eq!(value.get("s").and_then(|v| v.as_str()), Some(s.as_str()));
+    }
+
+    #[test]
+    fn phone_with_its_country_code_is_not_prefixed_twice(cc in "[1-9][0-9]{0,2}", nsn in "[1-9][0-9]{8,11}") {
+        prop_assume!(cc.len() + nsn.len() <= 15);
+        let international = format!("+{cc}{nsn}");
+        prop_assert_eq!(normalise::phone(&format!("{cc}{nsn}"), &cc), Some(international.clone()));
+        prop_assert_eq!(normalise::phone(&international, &cc), Some(international.clone()));
+        prop_assert_eq!(normalise::phone(&format!("00{cc} {nsn}"), &cc), Some(international));
+    }
+
+    #[test]
+    fn date_refuses_offsets_past_23_59(hours in 24u32..=25, minutes in 0u32..60, negative in any::<bool>()) {
+        let sign = if negative { '-' } else { '+' };
+        let raw = format!("2024-01-02T10:00:00{sign}{hours:02}:{minutes:02}");
+        prop_assert_eq!(normalise::date(&raw), None);
+    }
+
+    #[test]
+    fn date_refuses_leap_seconds(day in 1u32..=28, hour in 0u32..24, fraction in "(\\.[0-9]{1,9})?", offset in "Z|[+-](0[0-9]|1[0-9]|2[0-3]):[0-5][0-9]") {
+        let raw = format!("2016-12-{day:02}T{hour:02}:59:60{fraction}{offset}");
+        prop_assert_eq!(normalise::date(&raw), None);
+    }
+
+    #[test]
+    fn email_refuses_invisible_characters_anywhere(
+        local in "[a-z0-9]{1,10}", domain in "[a-z]{1,10}\\.[a-z]{2,4}",
+        invisible in prop::sample::select(vec!['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}', '\u{2062}', '\u{E0020}', '\u{0007}', '\u{00A0}']),
+        at in 0usize..32,
+    ) {
+        let address = format!("{local}@{domain}");
+        let at = (1..address.len()).nth(at % (address.len() - 1)).unwrap_or(1);
+        let mut raw = address.clone();
+        raw.insert(at, invisible);
+        prop_assert_eq!(normalise::email(&raw), None, "{:?}", raw);
+        prop_assert_eq!(normalise::email(&address), Some(address.clone()));
     }
 }

@@ -4,8 +4,10 @@
 
 use serde_json::Value as Json;
 use simd_json::prelude::*;
+use simd_json::StaticNode;
 
-use crate::{normalise, pointer, Field, FieldType, Value, Violation};
+use crate::normalise::DecimalError;
+use crate::{decode, normalise, pointer, Field, FieldType, Value, Violation};
 
 const MAX_TEXT_CHARS: usize = 65_536;
 
@@ -68,16 +70,10 @@ impl CompiledField {
                 Some(email) => Ok(Json::String(email)),
                 None => fail("must be a valid email address"),
             },
-            FieldType::Integer => match integer(raw, lenient) {
-                Some(i) => Ok(Json::from(i)),
-                None => fail("must be an integer"),
-            },
-            FieldType::Decimal => {
-                match decimal(raw, lenient).and_then(serde_json::Number::from_f64) {
-                    Some(n) => Ok(Json::Number(n)),
-                    None => fail("must be a number"),
-                }
-            }
+            FieldType::Integer => integer(raw, lenient).map(Json::from).map_err(str::to_owned),
+            FieldType::Decimal => decimal(raw, lenient)
+                .map(Json::String)
+                .map_err(str::to_owned),
             FieldType::Boolean => match boolean(raw, lenient) {
                 Some(b) => Ok(Json::Bool(b)),
                 None => fail("must be a boolean"),
@@ -136,56 +132,73 @@ impl CompiledField {
     }
 }
 
-/// A string; lenient modes also write numbers as text.
+/// A string; lenient modes also write numbers as text, in canonical decimal form.
 fn text(raw: &Value<'_>, lenient: bool) -> Option<String> {
-    if let Some(s) = raw.as_str() {
-        return Some(s.to_owned());
+    match raw.as_str() {
+        Some(s) => Some(s.to_owned()),
+        None if lenient => number_text(raw),
+        None => None,
     }
-    if !lenient {
-        return None;
+}
+
+/// The canonical decimal text of a JSON number. Decode hands over as text the numbers a float
+/// might not hold exactly; the integers and floats it does hand over hold their token exactly
+/// (at most 15 significant digits), so the shortest text that reads back as the same float is
+/// that token's value.
+fn number_text(raw: &Value<'_>) -> Option<String> {
+    if let Some(text) = decode::number_text(raw) {
+        return Some(text.to_owned());
     }
+    match raw {
+        Value::Static(StaticNode::I64(i)) => Some(i.to_string()),
+        Value::Static(StaticNode::U64(u)) => Some(u.to_string()),
+        // `-0.0` prints as "-0"; the canonical form has no negative zero.
+        Value::Static(StaticNode::F64(f)) if *f == 0.0 => Some("0".to_owned()),
+        Value::Static(StaticNode::F64(f)) if f.is_finite() => Some(f.to_string()),
+        _ => None,
+    }
+}
+
+const NOT_AN_INTEGER: &str = "must be an integer";
+const INTEGER_OUT_OF_RANGE: &str =
+    "is out of range: integers must be within -9223372036854775808..=9223372036854775807";
+
+/// A JSON number with no fractional part (`42.0` counts) within i64; lenient modes also parse
+/// strings the way [`normalise::decimal`] does.
+fn integer(raw: &Value<'_>, lenient: bool) -> Result<i64, &'static str> {
     if let Some(i) = raw.as_i64() {
-        return Some(i.to_string());
+        return Ok(i);
     }
-    if let Some(u) = raw.as_u64() {
-        return Some(u.to_string());
-    }
-    raw.as_f64()
-        .and_then(serde_json::Number::from_f64)
-        .map(|n| n.to_string())
-}
-
-/// A JSON number with no fractional part within i64 (`42.0` counts); lenient modes also parse
-/// strings.
-fn integer(raw: &Value<'_>, lenient: bool) -> Option<i64> {
-    if let Some(i) = raw.as_i64() {
-        return Some(i);
-    }
-    if let Some(f) = raw.as_f64() {
-        return integral(f);
-    }
-    let s = raw.as_str().filter(|_| lenient)?.trim();
-    s.parse::<i64>()
-        .ok()
-        .or_else(|| s.parse::<f64>().ok().and_then(integral))
-}
-
-/// i64 covers [-2^63, 2^63); the bounds are exact as f64.
-fn integral(f: f64) -> Option<i64> {
-    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    let whole = f.is_finite() && f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f);
-    #[allow(clippy::cast_possible_truncation)] // checked just above
-    whole.then_some(f as i64)
-}
-
-/// A finite number; lenient modes also parse strings.
-fn decimal(raw: &Value<'_>, lenient: bool) -> Option<f64> {
-    let f = match raw.as_str() {
-        Some(s) if lenient => s.trim().parse::<f64>().ok()?,
-        Some(_) => return None,
-        None => raw.cast_f64()?,
+    let text = match (number_text(raw), raw.as_str()) {
+        (Some(text), _) => text,
+        (None, Some(s)) if lenient => normalise::decimal(s).map_err(|e| match e {
+            DecimalError::NotANumber => NOT_AN_INTEGER,
+            DecimalError::OutOfRange => INTEGER_OUT_OF_RANGE,
+        })?,
+        _ => return Err(NOT_AN_INTEGER),
     };
-    f.is_finite().then_some(f)
+    if text.contains('.') {
+        return Err(NOT_AN_INTEGER);
+    }
+    // Canonical text without a point is an optional `-` and digits: only range can fail.
+    text.parse().map_err(|_| INTEGER_OUT_OF_RANGE)
+}
+
+/// A number as its exact canonical decimal text; lenient modes also parse strings.
+fn decimal(raw: &Value<'_>, lenient: bool) -> Result<String, &'static str> {
+    const NOT_A_NUMBER: &str = "must be a number";
+    if let Some(text) = number_text(raw) {
+        return Ok(text);
+    }
+    match raw.as_str() {
+        Some(s) if lenient => normalise::decimal(s).map_err(|e| match e {
+            DecimalError::NotANumber => NOT_A_NUMBER,
+            DecimalError::OutOfRange => {
+                "is out of range: numbers must be within what a 64-bit float can hold"
+            }
+        }),
+        _ => Err(NOT_A_NUMBER),
+    }
 }
 
 /// A JSON boolean; lenient modes also take `"true"`/`"false"` in any case.

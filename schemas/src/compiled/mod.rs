@@ -111,9 +111,12 @@ impl CompiledEventType {
     /// Strict mode: an object whose every property is a field id. False when it is not an
     /// object, since nothing else can then be checked.
     fn check_strict_shape(&self, body: &Value<'_>, violations: &mut Vec<Violation>) -> bool {
-        let Value::Object(object) = body else {
-            violations.push(Violation::new("", "must be an object"));
-            return false;
+        let object = match body {
+            Value::Object(object) if crate::decode::number_text(body).is_none() => object,
+            _ => {
+                violations.push(Violation::new("", "must be an object"));
+                return false;
+            }
         };
         let mut unknown: Vec<&str> = object
             .keys()

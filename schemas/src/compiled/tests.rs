@@ -73,7 +73,7 @@ fn api_accepts_and_normalises_every_type() {
     assert_eq!(event.contact, ContactKey::Email("john@example.org".into()));
     assert_eq!(
         Json::Object(event.fields),
-        json!({"email": "john@example.org", "age": 42, "total": 3.0, "vip": false,
+        json!({"email": "john@example.org", "age": 42, "total": "3", "vip": false,
                "born": "1990-05-18T01:30:00Z", "phone": "+12025550143", "size": "s", "tags": []})
     );
 }
@@ -139,8 +139,8 @@ fn wrong_values_name_the_field() {
             "field \"email\" must be a valid email address",
         ),
         ("age", json!(42.5), "must be an integer"),
-        ("age", json!(1e30), "must be an integer"),
-        ("age", json!(u64::MAX), "must be an integer"),
+        ("age", json!(1e30), "is out of range"),
+        ("age", json!(u64::MAX), "is out of range"),
         ("born", json!("17/05/1990"), "must be a date"),
         ("born", json!("1990-05-17T10:00:00"), "must be a date"),
         ("phone", json!("12"), "must be a phone number"),
@@ -181,7 +181,7 @@ fn webhook_reads_pointers_and_accepts_string_forms() {
     assert_eq!(event.contact, ContactKey::Email("a@b.co".into()));
     assert_eq!(
         Json::Object(event.fields),
-        json!({"email": "a@b.co", "total": 4.5, "tags": ["c", "a"], "age": 42, "vip": true,
+        json!({"email": "a@b.co", "total": "4.5", "tags": ["c", "a"], "age": 42, "vip": true,
                "born": "2024-01-02T09:00:00.25Z", "phone": "+34666777888", "size": "s", "note": "12.5"})
     );
 }
@@ -217,7 +217,7 @@ fn form_bodies_are_flat_strings() {
         "email": "a@b.co", "age": "7", "total": "1e2", "vip": "false", "tags": "a,b", "size": "l"
     }))
     .expect("valid");
-    assert_eq!(event.fields["total"], json!(100.0));
+    assert_eq!(event.fields["total"], json!("100"));
     assert_eq!(event.fields["tags"], json!(["a", "b"]));
 }
 
@@ -270,4 +270,123 @@ fn sdk_type_without_primary_key_needs_a_tracker() {
         )]
     );
     assert!(validate(&sdk, json!({"page": "/home", "_trackerId": "x"})).is_ok());
+}
+
+/// Validates a body given as raw JSON text, so numbers reach decode exactly as written.
+fn validate_text(
+    compiled: &CompiledEventType,
+    body: &str,
+) -> Result<ValidatedEvent, Vec<Violation>> {
+    let mut buf = body.as_bytes().to_vec();
+    let value = decode(&mut buf).expect("json");
+    compiled.validate(&value)
+}
+
+#[test]
+fn integers_outside_i64_are_out_of_range_naming_the_field() {
+    let api = compile("api", false);
+    for age in [
+        "18446744073709551616",
+        "-9223372036854775809",
+        "9223372036854775808",
+        "1e19",
+    ] {
+        let body = format!(r#"{{"email": "a@b.co", "age": {age}}}"#);
+        let violations = validate_text(&api, &body).expect_err(age);
+        assert_eq!(violations.len(), 1, "{age}: {violations:?}");
+        assert_eq!(violations[0].path, "/age");
+        assert!(
+            violations[0]
+                .message
+                .starts_with("field \"age\" is out of range"),
+            "{age}"
+        );
+    }
+    for (age, want) in [
+        ("-9223372036854775808", i64::MIN),
+        ("9223372036854775807", i64::MAX),
+        ("1.5e2", 150),
+    ] {
+        let body = format!(r#"{{"email": "a@b.co", "age": {age}}}"#);
+        let event = validate_text(&api, &body).expect(age);
+        assert_eq!(event.fields["age"], json!(want), "{age}");
+    }
+    let webhook = compile("webhook", true);
+    let body = r#"{"customer": {"email": "a@b.co"}, "age": "18446744073709551616"}"#;
+    let violations = validate_text(&webhook, body).expect_err("string form out of range");
+    assert!(
+        violations[0].message.contains("out of range"),
+        "{violations:?}"
+    );
+}
+
+#[test]
+fn decimals_keep_their_exact_canonical_text() {
+    let api = compile("api", false);
+    let cases = [
+        ("19.99", "19.99"),
+        ("19.990", "19.99"),
+        (
+            "0.1000000000000000055511151231257827",
+            "0.1000000000000000055511151231257827",
+        ),
+        (
+            "123456789012345678901234567890",
+            "123456789012345678901234567890",
+        ),
+        ("18446744073709551616", "18446744073709551616"),
+        ("-1.25e-3", "-0.00125"),
+        ("-0.0", "0"),
+        ("7", "7"),
+    ];
+    for (total, want) in cases {
+        let body = format!(r#"{{"email": "a@b.co", "total": {total}}}"#);
+        let event = validate_text(&api, &body).expect(total);
+        assert_eq!(event.fields["total"], json!(want), "{total}");
+    }
+    // Strict mode still wants a JSON number, however exact the string.
+    refused(
+        &api,
+        json!({"email": "a@b.co", "total": "19.99"}),
+        "/total",
+        "must be a number",
+    );
+}
+
+#[test]
+fn lenient_decimals_from_strings_are_canonical_and_bounded() {
+    let webhook = compile("webhook", true);
+    let event = validate_text(
+        &webhook,
+        r#"{"customer": {"email": "a@b.co"}, "order": {"total": " +0019.9900 "}}"#,
+    )
+    .expect("valid");
+    assert_eq!(event.fields["total"], json!("19.99"));
+    let violations = validate_text(
+        &webhook,
+        r#"{"customer": {"email": "a@b.co"}, "order": {"total": "1e400"}}"#,
+    )
+    .expect_err("out of range");
+    assert_eq!(violations[0].path, "/order/total");
+    assert!(violations[0].message.contains("out of range"));
+}
+
+#[test]
+fn numbers_kept_as_text_are_not_strings_or_objects() {
+    let api = compile("api", false);
+    // A long number where a string belongs is still not a string.
+    let violations = validate_text(&api, r#"{"email": 12345678901234567890}"#).expect_err("number");
+    assert!(violations
+        .iter()
+        .any(|v| v.path == "/email" && v.message.contains("valid email")));
+    let violations = validate_text(&api, "1e5").expect_err("not an object");
+    assert_eq!(violations, vec![Violation::new("", "must be an object")]);
+    // Lenient text fields write the number's exact text.
+    let webhook = compile("webhook", false);
+    let event = validate_text(
+        &webhook,
+        r#"{"email": "a@b.co", "note": 1234567890123456789012}"#,
+    )
+    .expect("valid");
+    assert_eq!(event.fields["note"], json!("1234567890123456789012"));
 }
