@@ -1,9 +1,11 @@
 //! Reading request bodies with a bound, and writing JSON answers.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -34,15 +36,48 @@ pub(crate) fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result
     }
 }
 
-/// Reads at most `limit` bytes; a longer body (declared or streamed) is a 413.
+/// A request's body as handlers receive it: read once, within the body timeout, and able to
+/// tell afterwards whether it was read to its end. An answer given before that must close the
+/// connection, or the unread rest would be taken for the client's next request.
+#[derive(Debug)]
+pub(crate) struct RequestBody {
+    incoming: Incoming,
+    timeout: Duration,
+    read: bool,
+}
+
+impl RequestBody {
+    pub(crate) fn new(incoming: Incoming, timeout: Duration) -> RequestBody {
+        RequestBody {
+            incoming,
+            timeout,
+            read: false,
+        }
+    }
+
+    /// Whether nothing of the body is left unread.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.read || self.incoming.is_end_stream()
+    }
+}
+
+/// Reads at most `limit` bytes within the body timeout; a longer body (declared or streamed) is
+/// a 413, a slower one a 408.
 pub(crate) async fn read_limited(
     headers: &HeaderMap,
-    body: Incoming,
+    body: &mut RequestBody,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
     check_declared_length(headers, limit)?;
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+    let reading = Limited::new(&mut body.incoming, limit).collect();
+    let collected = tokio::time::timeout(body.timeout, reading)
+        .await
+        .map_err(|_| ApiError::RequestTimeout)?;
+    match collected {
+        Ok(collected) => {
+            body.read = true;
+            Ok(collected.to_bytes())
+        }
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
         Err(_) => Err(ApiError::BadRequest(
             "the request body could not be read".to_owned(),
@@ -55,7 +90,10 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// Reads a management body, which must be JSON.
-pub(crate) async fn read_json(headers: &HeaderMap, body: Incoming) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_json(
+    headers: &HeaderMap,
+    body: &mut RequestBody,
+) -> Result<Vec<u8>, ApiError> {
     if !is_json(headers) {
         return Err(ApiError::UnsupportedMediaType(
             "Content-Type must be application/json",
@@ -65,9 +103,13 @@ pub(crate) async fn read_json(headers: &HeaderMap, body: Incoming) -> Result<Vec
     Ok(bytes.to_vec())
 }
 
-/// Decodes a JSON body, mapping malformed JSON to a 400.
+/// Decodes a JSON body: malformed JSON (or a lone surrogate) is a 400; well-formed JSON holding
+/// what no field may (U+0000, a number beyond any float) is a 422 naming where.
 pub(crate) fn decode(buf: &mut [u8]) -> Result<schemas::Value<'_>, ApiError> {
-    schemas::decode(buf).map_err(|e| ApiError::BadRequest(e.to_string()))
+    schemas::decode(buf).map_err(|error| match error.violation() {
+        Some(violation) => ApiError::Unprocessable(vec![violation]),
+        None => ApiError::BadRequest(error.to_string()),
+    })
 }
 
 /// A JSON answer.

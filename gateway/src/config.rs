@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use consumer::webhooks::retry::parse_duration;
 
 /// Sluice's gateway: the whole product on one machine by default, or one of many stateless
 /// gateways in front of Kafka.
@@ -124,6 +126,20 @@ pub struct Config {
     /// Most client connections served at once; more wait in the accept backlog.
     #[arg(long, env = "SLUICE_MAX_CONNECTIONS", default_value = "10000")]
     pub max_connections: NonZeroU32,
+    /// How long a client has to send a request's headers (from its first byte, or from the
+    /// connection's start), e.g. 10s.
+    #[arg(long, env = "SLUICE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// How long a client has to send a request's body, e.g. 30s.
+    #[arg(long, env = "SLUICE_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// How long a keep-alive connection may sit idle (or an answer wait for its reader) before
+    /// it is closed, e.g. 60s.
+    #[arg(long, env = "SLUICE_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes; more is a 431.
+    #[arg(long, env = "SLUICE_MAX_HEADER_BYTES", default_value = "16384", value_parser = clap::value_parser!(u32).range(8192..=1048576))]
+    pub max_header_bytes: u32,
     /// Seconds to let in-flight requests finish after SIGTERM.
     #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value = "20")]
     pub shutdown_grace_seconds: u64,

@@ -20,8 +20,12 @@ pub(crate) enum ApiError {
     Forbidden(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    #[error("method not allowed; this resource allows {0}")]
+    MethodNotAllowed(&'static str),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
+    #[error("this Idempotency-Key was used with a different body")]
+    IdempotencyConflict,
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -76,11 +80,14 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable(_) | ApiError::IdempotencyConflict => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -99,6 +106,7 @@ impl ApiError {
         };
         let code = match self {
             ApiError::BadRequestCode { code, .. } => Some(*code),
+            ApiError::IdempotencyConflict => Some("E0601"),
             _ => None,
         };
         let errors = match self {
@@ -137,6 +145,12 @@ impl ApiError {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, (*retry_after_secs).into());
+            }
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("apiKey"));
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
             }
             _ => {}
         }

@@ -90,7 +90,9 @@ pub(crate) fn report_rejected(error: &ApiError) {
         ApiError::Unauthorized => "unauthorized",
         ApiError::Forbidden(_) => "forbidden",
         ApiError::NotFound(_) => "unknown_event_type",
-        ApiError::MethodNotAllowed => "method_not_allowed",
+        ApiError::MethodNotAllowed(_) => "method_not_allowed",
+        ApiError::RequestTimeout => "timeout",
+        ApiError::IdempotencyConflict => "idempotency_conflict",
         ApiError::Conflict(_) => "conflict",
         ApiError::PayloadTooLarge(_) => "too_large",
         ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -119,4 +121,9 @@ fn receive_type_label(path: ReceiveType) -> &'static str {
         ReceiveType::Webhook => "webhook",
         ReceiveType::WebMobileApp => "web_mobile_app",
     }
+}
+
+/// A client connection closed for taking too long to send a request or take an answer.
+pub(crate) fn report_connection_timeout() {
+    metrics::counter!("sluice_http_connection_timeouts_total").increment(1);
 }

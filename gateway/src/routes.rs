@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{header, Method, Request, Response};
+use http::{header, Method, Request, Response, Version};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
+use crate::body::RequestBody;
 use crate::error::ApiError;
 use crate::registry::{api_keys, deliveries, event_types, integrations, webhooks, workflows};
 use crate::state::AppState;
@@ -102,6 +103,29 @@ impl<'a> Route<'a> {
             Route::Unknown => "unknown",
         }
     }
+
+    /// The methods a route answers, for `Allow` on a 405.
+    fn allowed(self) -> &'static str {
+        match self {
+            Route::Healthz | Route::Readyz | Route::Metrics => "GET, HEAD",
+            Route::Contact(_) | Route::Activities(_) | Route::Deliveries(_) => "GET, HEAD",
+            Route::ApiKeys
+            | Route::ApiEvent(_)
+            | Route::ApiBatch(_)
+            | Route::WebhookEvent { .. }
+            | Route::WebhookTest(_)
+            | Route::DeliveryRetry { .. } => "POST",
+            Route::SdkEvent { .. } => "POST, OPTIONS",
+            Route::Integrations | Route::EventTypes(_) | Route::Webhooks | Route::Workflows => {
+                "GET, HEAD, POST"
+            }
+            Route::Integration(_) | Route::Webhook(_) | Route::Workflow(_) => {
+                "GET, HEAD, PATCH, DELETE"
+            }
+            Route::EventType(_) => "GET, HEAD, PUT, DELETE",
+            Route::Unknown => "",
+        }
+    }
 }
 
 /// Answers one request; every error becomes its problem+json response here.
@@ -111,15 +135,47 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let (parts, incoming) = request.into_parts();
+    let (mut parts, incoming) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let route = Route::of(&segments);
-    let response = dispatch(&state, route, peer, &parts, incoming)
-        .await
-        .unwrap_or_else(ApiError::into_response);
+    // HEAD is GET without the body, which hyper leaves out of the answer.
+    if parts.method == Method::HEAD {
+        parts.method = Method::GET;
+    }
+    let mut body = RequestBody::new(incoming, state.config.body_timeout);
+    let mut response = match refuse_encoded(&parts) {
+        Err(refused) => refused.into_response(),
+        Ok(()) => dispatch(&state, route, peer, &parts, &mut body)
+            .await
+            .unwrap_or_else(ApiError::into_response),
+    };
+    if !body.is_finished() && parts.version <= Version::HTTP_11 {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
     metrics::record_request(route.label(), response.status(), started.elapsed());
     response
+}
+
+/// Bodies are taken as sent: a compressed one would pass the size bound compressed and could
+/// not be validated, so any coding but `identity` is refused.
+fn refuse_encoded(parts: &Parts) -> Result<(), ApiError> {
+    for value in parts.headers.get_all(header::CONTENT_ENCODING) {
+        let identity = value.to_str().is_ok_and(|codings| {
+            codings
+                .split(',')
+                .all(|coding| coding.trim().eq_ignore_ascii_case("identity"))
+        });
+        if !identity {
+            return Err(ApiError::UnsupportedMediaType(
+                "Content-Encoding is not supported; send the body uncompressed",
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn dispatch(
@@ -127,7 +183,7 @@ async fn dispatch(
     route: Route<'_>,
     peer: IpAddr,
     parts: &Parts,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     let db = &state.db;
     let headers = &parts.headers;
@@ -232,7 +288,7 @@ async fn dispatch(
         }
         (Route::Workflow(id), &Method::DELETE) => workflows::delete(db, &caller().await?, id).await,
         (Route::Unknown, _) => Err(ApiError::NotFound("route")),
-        _ => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::MethodNotAllowed(route.allowed())),
     }
 }
 

@@ -2,9 +2,9 @@
 //! JSON array or NDJSON. Each item is answered on its own; the good ones are made durable
 //! together, so one sync covers the whole batch.
 
+use crate::body::RequestBody;
 use http::request::Parts;
 use http::StatusCode;
-use hyper::body::Incoming;
 use schemas::ReceiveType;
 use serde::Serialize;
 use simd_json::prelude::*;
@@ -38,7 +38,7 @@ pub(crate) async fn batch(
     caller: &Caller,
     alias: &str,
     parts: &Parts,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomEventsWrite)?;
     let create_contact = create_contact(parts.uri.query())?;

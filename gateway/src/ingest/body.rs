@@ -1,9 +1,9 @@
 //! Reading event bodies: bounded before they are read whole, JSON or (on webhook paths)
 //! form-encoded, decoded once by `schemas::decode`.
 
+use crate::body::RequestBody;
 use bytes::Bytes;
 use http::HeaderMap;
-use hyper::body::Incoming;
 
 use crate::body::{content_type, read_limited};
 use crate::error::ApiError;
@@ -22,7 +22,7 @@ pub(super) enum Accepts {
 /// The body as JSON bytes ready for `schemas::decode`.
 pub(super) async fn read_event(
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
     limit: usize,
     accepts: Accepts,
 ) -> Result<Vec<u8>, ApiError> {

@@ -3,9 +3,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::body::RequestBody;
 use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
-use hyper::body::Incoming;
 use schemas::ReceiveType;
 
 use super::body::{read_event, Accepts};
@@ -23,7 +23,7 @@ pub(crate) async fn api(
     caller: &Caller,
     alias: &str,
     parts: &Parts,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     let result = async {
         caller.require(Scope::CustomEventsWrite)?;
@@ -53,7 +53,7 @@ pub(crate) async fn webhook(
     store_id: &str,
     alias: &str,
     parts: &Parts,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     let limit_key = format!("{store_id}/{alias}");
     let target = PublicTarget {
@@ -74,7 +74,7 @@ pub(crate) async fn sdk(
     alias: &str,
     peer: IpAddr,
     parts: &Parts,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> HttpResponse {
     let limit_key = peer.to_string();
     let target = PublicTarget {
@@ -105,7 +105,7 @@ async fn accept_public(
     target: PublicTarget<'_>,
     accepts: Accepts,
     parts: &Parts,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     let result = async {
         check_declared_length(&parts.headers, max_event_bytes(state))?;
@@ -151,7 +151,7 @@ async fn accept_one(
     store_id: &str,
     ty: &IngestType,
     parts: &Parts,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
     accepts: Accepts,
     create_contact: bool,
 ) -> Result<HttpResponse, ApiError> {

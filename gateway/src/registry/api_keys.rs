@@ -1,7 +1,7 @@
 //! `POST /v1/api-keys` and the stored form of keys.
 
+use crate::body::RequestBody;
 use http::{HeaderMap, StatusCode};
-use hyper::body::Incoming;
 use serde::Serialize;
 use simd_json::prelude::*;
 use sqlx::{Any, AnyPool, Transaction};
@@ -34,7 +34,7 @@ pub(crate) async fn create(
     db: &AnyPool,
     caller: &Caller,
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::ApiKeysWrite)?;
     let mut buf = body::read_json(headers, incoming).await?;
@@ -79,10 +79,12 @@ pub(crate) async fn create(
     let Some(name) = name else {
         return Err(violation("/name", "is required"));
     };
-    if !granted.is_subset_of(caller.scopes) {
-        return Err(ApiError::Forbidden(
-            "apiKeys:write (cannot grant scopes the caller lacks)",
-        ));
+    // A key can grant only what it holds; the refusal names the first scope it lacks.
+    if let Some(lacking) = Scope::ALL
+        .into_iter()
+        .find(|scope| granted.contains(*scope) && !caller.scopes.contains(*scope))
+    {
+        return Err(ApiError::Forbidden(lacking.as_str()));
     }
     let key = mint_key();
     let mut tx = db.begin().await?;

@@ -1,11 +1,11 @@
 //! A subscription's deliveries: `POST /v1/webhooks/{id}/test`, `GET /v1/webhooks/{id}/deliveries`
 //! and `POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry`.
 
+use crate::body::RequestBody;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use consumer::webhooks::{outbox, EventKind, NewDelivery, Payload};
 use http::{HeaderMap, StatusCode};
-use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::json;
 use simd_json::prelude::*;
@@ -36,7 +36,7 @@ pub(crate) async fn test(
     caller: &Caller,
     id: &str,
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WebhooksWrite)?;
     let webhook = webhooks::find(db, &caller.store_id, id)

@@ -1,8 +1,8 @@
 //! Custom event types (SPEC §4): created under an integration, read, replaced and deleted by id.
 //! The definition's rules live in `schemas`; this module stores definitions and answers HTTP.
 
+use crate::body::RequestBody;
 use http::{HeaderMap, StatusCode};
-use hyper::body::Incoming;
 use schemas::{Category, EventTypeDefinition, ReceiveType};
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Transaction};
@@ -42,7 +42,7 @@ pub(crate) async fn create(
     integration_id: &str,
     allow_private: bool,
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
     base_url: &str,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomEventTypesWrite)?;
@@ -140,7 +140,7 @@ pub(crate) async fn replace(
     id: &str,
     allow_private: bool,
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
     base_url: &str,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomEventTypesWrite)?;
@@ -218,7 +218,7 @@ pub(crate) async fn delete_for_integration(
 /// targets, so it cannot point inside unless the operator allows private targets.
 async fn read_definition(
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
     allow_private: bool,
 ) -> Result<EventTypeDefinition, ApiError> {
     let mut buf = body::read_json(headers, incoming).await?;

@@ -1,8 +1,8 @@
 //! Custom integrations: `/v1/custom-integrations/…` (SPEC §4). An integration groups the event
 //! types of one external system.
 
+use crate::body::RequestBody;
 use http::{HeaderMap, StatusCode};
-use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
@@ -83,7 +83,7 @@ pub(crate) async fn create(
     db: &AnyPool,
     caller: &Caller,
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomIntegrationsWrite)?;
     let mut buf = body::read_json(headers, incoming).await?;
@@ -156,7 +156,7 @@ pub(crate) async fn patch(
     caller: &Caller,
     id: &str,
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomIntegrationsWrite)?;
     let mut integration = find(db, &caller.store_id, id)

@@ -1,9 +1,9 @@
 //! Webhook subscriptions: `/v1/webhooks…` (SPEC §7). This module stores subscriptions; the
 //! consumer's dispatcher delivers to them.
 
+use crate::body::RequestBody;
 use consumer::webhooks::{sign, target, EventKind, DISABLED, ENABLED};
 use http::{HeaderMap, StatusCode};
-use hyper::body::Incoming;
 use serde::Serialize;
 use simd_json::prelude::*;
 use sqlx::AnyPool;
@@ -193,7 +193,7 @@ pub(crate) async fn create(
     caller: &Caller,
     allow_private: bool,
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WebhooksWrite)?;
     let mut buf = body::read_json(headers, incoming).await?;
@@ -290,7 +290,7 @@ pub(crate) async fn patch(
     id: &str,
     allow_private: bool,
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WebhooksWrite)?;
     if find(db, &caller.store_id, id).await?.is_none() {

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::body::RequestBody;
 use consumer::workflows::{Action, Template, Trigger, WorkflowDefinition, WorkflowStatus};
 use http::{HeaderMap, StatusCode};
-use hyper::body::Incoming;
 use schemas::{Category, CompiledEventType, EventTypeDefinition, Violation};
 use serde::Serialize;
 use simd_json::prelude::*;
@@ -286,7 +286,7 @@ pub(crate) async fn create(
     db: &AnyPool,
     caller: &Caller,
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WorkflowsWrite)?;
     let mut buf = body::read_json(headers, incoming).await?;
@@ -380,7 +380,7 @@ pub(crate) async fn patch(
     caller: &Caller,
     id: &str,
     headers: &HeaderMap,
-    incoming: Incoming,
+    incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WorkflowsWrite)?;
     let mut workflow = find(db, &caller.store_id, id)

@@ -8,6 +8,7 @@ mod receiver;
 
 mod auth;
 mod durability;
+mod hostile;
 mod ingest;
 mod kafka;
 mod loadtest;

@@ -129,7 +129,7 @@ on_both_stores! {
         let event = received.iter().find(|r| of_type("custom_event.received")(r)).expect("event").json();
         assert_eq!(event["data"]["alias"], "order-paid");
         assert_eq!(event["data"]["contact"], json!({"email": "ann@example.com"}));
-        assert_eq!(event["data"]["fields"], json!({"email": "ann@example.com", "orderId": "o-1", "total": 12.5}));
+        assert_eq!(event["data"]["fields"], json!({"email": "ann@example.com", "orderId": "o-1", "total": "12.5"}));
         let created = received.iter().find(|r| of_type("contact.created")(r)).expect("contact").json();
         assert_eq!(created["data"]["email"], "ann@example.com");
 
