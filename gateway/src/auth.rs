@@ -96,6 +96,7 @@ impl Scopes {
         self.0 & scope.bit() != 0
     }
 
+    #[cfg(test)]
     pub(crate) fn is_subset_of(self, other: Scopes) -> bool {
         self.0 & !other.0 == 0
     }
@@ -188,7 +189,9 @@ fn presented_key(headers: &HeaderMap) -> Option<(&str, &str)> {
         return None;
     }
     let (id, secret) = credentials.trim().split_once(':')?;
-    if id.is_empty() || secret.is_empty() || id.len() > 64 || secret.len() > 128 {
+    // Key ids are minted as 32 lowercase hex digits: anything else is refused without a lookup.
+    let well_formed = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !well_formed || secret.is_empty() || secret.len() > 128 {
         return None;
     }
     Some((id, secret))

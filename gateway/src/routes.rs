@@ -225,7 +225,11 @@ async fn dispatch(
         }
         (Route::Integration(id), &Method::GET) => integrations::get(db, &caller().await?, id).await,
         (Route::Integration(id), &Method::PATCH) => {
-            integrations::patch(db, &caller().await?, id, headers, incoming).await
+            // `eventsEnabled` may have changed: this gateway's aliases learn it at once.
+            let caller = caller().await?;
+            let response = integrations::patch(db, &caller, id, headers, incoming).await;
+            state.types.forget_store(&caller.store_id);
+            response
         }
         (Route::Integration(id), &Method::DELETE) => {
             let caller = caller().await?;

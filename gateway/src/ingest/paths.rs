@@ -76,7 +76,7 @@ pub(crate) async fn sdk(
     parts: &Parts,
     incoming: &mut RequestBody,
 ) -> HttpResponse {
-    let limit_key = peer.to_string();
+    let limit_key = client_key(peer);
     let target = PublicTarget {
         store_id,
         alias,
@@ -88,6 +88,22 @@ pub(crate) async fn sdk(
         .unwrap_or_else(ApiError::into_response);
     allow_any_origin(&mut response);
     response
+}
+
+/// The SDK limit's key for a client address: an IPv4 address, or an IPv6 address's /64, the
+/// block one subscriber is given; keyed by whole IPv6 addresses, one client could take
+/// 2^64 keys and the limit with them.
+fn client_key(peer: IpAddr) -> String {
+    match peer {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 /// Where an unauthenticated event is going, and whose rate it counts against.
@@ -142,6 +158,13 @@ fn allow_any_origin(response: &mut HttpResponse) {
     response.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
+    );
+    // Without this a browser hides when to retry a 429 or 503 from the script.
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(
+            "retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset",
+        ),
     );
 }
 
@@ -208,4 +231,20 @@ pub(super) fn create_contact(query: Option<&str>) -> Result<bool, ApiError> {
 
 pub(super) fn max_event_bytes(state: &AppState) -> usize {
     state.config.max_event_bytes.get() as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_share_their_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(client_key(mapped), "192.0.2.7");
+    }
 }

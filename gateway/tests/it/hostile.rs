@@ -330,3 +330,62 @@ async fn methods_auth_and_codings_are_answered_precisely() {
         "{problem}"
     );
 }
+
+/// Resident memory of this process (the gateway runs in it), from /proc.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_stores_and_aliases_do_not_grow_memory() {
+    let gw = TestGateway::start(Backend::Sqlite).await;
+    let (client, base) = (reqwest::Client::new(), gw.base.clone());
+    let send = move |round: usize| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            // Bad input: a fresh well-formed store id and a 64-character alias every time, and
+            // every tenth a 60 KB alias or a long fake store id.
+            let store = uuid::Uuid::new_v4();
+            let path = match round % 10 {
+                0 => format!("/v1/{}/custom-events/alias/{}", "s".repeat(8000), "a"),
+                1 => format!("/v1/{store}/custom-events/alias/{}", "b".repeat(8000)),
+                _ => format!("/v1/{store}/custom-events/alias/{}", format!("{round:064}")),
+            };
+            let response = client
+                .post(format!("{base}{path}"))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        }
+    };
+    // Warm up: allocator arenas, connection pools and the first cache entries.
+    for round in 0..2_000 {
+        send(round).await;
+    }
+    let before = rss_kib();
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let send = send.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..12_500 {
+                send(worker * 100_000 + round).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("sender");
+    }
+    let grown = rss_kib().saturating_sub(before);
+    assert!(
+        grown < 8 * 1024,
+        "50,000 requests for unknown names grew RSS by {grown} KiB"
+    );
+}
