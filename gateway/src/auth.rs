@@ -280,14 +280,19 @@ mod tests {
     #[test]
     fn authorization_scheme_is_case_insensitive_and_malformed_values_are_refused() {
         let mut headers = HeaderMap::new();
+        let id = "0196b0a57e4c7cc19d3b2f1b7c9e8a01";
         for (value, ok) in [
-            ("apiKey abc:def", true),
-            ("APIKEY abc:def", true),
-            ("Bearer abc:def", false),
-            ("apiKey abcdef", false),
-            ("apiKey :def", false),
-            ("apiKey abc:", false),
-            ("apiKey", false),
+            (format!("apiKey {id}:def"), true),
+            (format!("APIKEY {id}:def"), true),
+            (format!("Bearer {id}:def"), false),
+            (format!("apiKey {id}def"), false),
+            ("apiKey :def".to_owned(), false),
+            (format!("apiKey {id}:"), false),
+            ("apiKey".to_owned(), false),
+            // Ids that were never minted: not hex, wrong length, upper case.
+            ("apiKey abc:def".to_owned(), false),
+            (format!("apiKey {}:def", "a".repeat(64)), false),
+            (format!("apiKey {}:def", id.to_uppercase()), false),
         ] {
             headers.insert(header::AUTHORIZATION, value.parse().expect("header"));
             assert_eq!(presented_key(&headers).is_some(), ok, "{value}");
