@@ -104,7 +104,7 @@ pub async fn run(
     };
     let mut state = state::AppState::new(config, db.clone(), queue.clone());
     state.consumer = runs_consumer.then_some(health);
-    let sweeper = tokio::spawn(forget_idle_limits(state.clone(), background.clone()));
+    let sweeper = tokio::spawn(housekeeping(state.clone(), background.clone()));
 
     tracing::info!(address = ?listener.local_addr().ok(), "gateway listening");
     server::serve(listener, state, shutdown).await;
@@ -167,12 +167,20 @@ fn spawn_consumer(
     })
 }
 
-async fn forget_idle_limits(state: state::AppState, stop: CancellationToken) {
+/// Periodic upkeep that keeps memory and tables bounded: idle rate-limit keys are forgotten,
+/// and idempotency keys past their window are removed (by every gateway; a sweep is a short
+/// bounded statement, so overlapping ones cost little).
+async fn housekeeping(state: state::AppState, stop: CancellationToken) {
     let mut every = tokio::time::interval(rate_limit::FORGET_EVERY);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = every.tick() => state.limits.forget_idle(),
+            _ = every.tick() => {
+                state.limits.forget_idle();
+                if let Err(error) = ingest::sweep_idempotency_keys(&state.db).await {
+                    tracing::warn!(%error, "sweeping expired idempotency keys failed");
+                }
+            }
         }
     }
 }

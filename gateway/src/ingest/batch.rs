@@ -9,9 +9,10 @@ use schemas::ReceiveType;
 use serde::Serialize;
 use simd_json::prelude::*;
 
+use super::idempotency::{self, Claim, Sender};
 use super::paths::{create_contact, find};
 use super::types::IngestType;
-use super::{event_id, idempotency_key, message, publish, require_contact};
+use super::{idempotency_key, item_id, message, new_event_id, publish, require_contact};
 use crate::auth::{Caller, Scope};
 use crate::body::{self, content_type, read_limited};
 use crate::error::ApiError;
@@ -57,6 +58,15 @@ pub(crate) async fn batch(
         }
     };
     let bytes = read_limited(&parts.headers, incoming, MAX_BATCH_BYTES).await?;
+    // A keyed batch claims its key once; its items' ids derive from the claimed id.
+    let batch_id = match idempotency {
+        Some(key) => {
+            let sender = Sender::ApiKey(&caller.key_id);
+            let claim = Claim::new(&caller.store_id, "batch", alias, sender, key, &bytes);
+            Some(idempotency::claim(&state.db, &claim).await?)
+        }
+        None => None,
+    };
     let items = split(&bytes, ndjson)?;
     if items.len() > MAX_BATCH_EVENTS {
         return Err(ApiError::PayloadTooLarge(format!(
@@ -74,8 +84,7 @@ pub(crate) async fn batch(
                     &ty,
                     &mut buf,
                     create_contact,
-                    idempotency,
-                    index,
+                    batch_id.as_deref().map(|batch| item_id(batch, index)),
                 )
                 .await
             }
@@ -121,8 +130,7 @@ async fn accept_item(
     ty: &IngestType,
     buf: &mut [u8],
     create_contact: bool,
-    idempotency: Option<&str>,
-    index: usize,
+    id: Option<String>,
 ) -> Result<(String, Message), ApiError> {
     let value = body::decode(buf)?;
     let event = ty
@@ -133,7 +141,7 @@ async fn accept_item(
         require_contact(state, &caller.store_id, &event.contact).await?;
     }
     state.limits.check(ReceiveType::Api, &caller.key_id)?;
-    let id = event_id(&caller.store_id, idempotency, Some(index));
+    let id = id.unwrap_or_else(new_event_id);
     let message = message(&caller.store_id, ty, event, id.clone());
     Ok((id, message))
 }

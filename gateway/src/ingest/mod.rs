@@ -4,10 +4,12 @@
 
 mod batch;
 mod body;
+mod idempotency;
 mod paths;
 mod types;
 
 pub(crate) use batch::batch;
+pub(crate) use idempotency::sweep as sweep_idempotency_keys;
 pub(crate) use paths::{api, sdk, sdk_preflight, webhook};
 pub(crate) use types::TypeCache;
 
@@ -22,27 +24,21 @@ use types::IngestType;
 /// Longest `Idempotency-Key` / `webhook-id` accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-/// The id of an accepted event. With an idempotency key the id is derived from it, so a repeat
-/// gets the first event's id and the consumer, which records each id once, makes no second
-/// effect; no gateway has to remember anything.
-fn event_id(store_id: &str, idempotency_key: Option<&str>, index: Option<usize>) -> String {
-    match idempotency_key {
-        None => uuid::Uuid::now_v7().to_string(),
-        Some(key) => {
-            let mut hash = Sha256::new();
-            hash.update(store_id.as_bytes());
-            hash.update([0]);
-            hash.update(key.as_bytes());
-            if let Some(index) = index {
-                hash.update([0]);
-                hash.update(index.to_be_bytes());
-            }
-            let digest = hash.finalize();
-            let mut bytes = [0u8; 16];
-            bytes.copy_from_slice(&digest[..16]);
-            uuid::Uuid::new_v8(bytes).to_string()
-        }
-    }
+/// The id of an event sent without an idempotency key: time-ordered, so ids sort by arrival.
+fn new_event_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The id of item `index` of a batch whose idempotency key claimed `batch_id`: derived, so a
+/// repeated batch gives every item the id it had the first time.
+fn item_id(batch_id: &str, index: usize) -> String {
+    let mut hash = Sha256::new();
+    hash.update(batch_id.as_bytes());
+    hash.update((index as u64).to_be_bytes());
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Uuid::new_v8(bytes).to_string()
 }
 
 /// The sender's idempotency key: `Idempotency-Key`, or Standard Webhooks' `webhook-id`.
@@ -53,8 +49,11 @@ fn idempotency_key(headers: &http::HeaderMap) -> Result<Option<&str>, ApiError> 
     else {
         return Ok(None);
     };
+    let visible = |key: &str| key.bytes().all(|b| (0x21..=0x7e).contains(&b));
     match value.to_str() {
-        Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => Ok(Some(key)),
+        Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && visible(key) => {
+            Ok(Some(key))
+        }
         _ => Err(ApiError::BadRequest(format!(
             "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
         ))),

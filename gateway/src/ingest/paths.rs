@@ -9,8 +9,9 @@ use http::{header, HeaderValue, StatusCode};
 use schemas::ReceiveType;
 
 use super::body::{read_event, Accepts};
+use super::idempotency::{self, Claim, Sender};
 use super::types::IngestType;
-use super::{event_id, idempotency_key, message, publish, report, require_contact};
+use super::{idempotency_key, message, new_event_id, publish, report, require_contact};
 use crate::auth::{Caller, Scope};
 use crate::body::{self, check_declared_length};
 use crate::error::ApiError;
@@ -33,6 +34,7 @@ pub(crate) async fn api(
         accept_one(
             state,
             &caller.store_id,
+            Some(&caller.key_id),
             &ty,
             parts,
             incoming,
@@ -127,7 +129,17 @@ async fn accept_public(
         check_declared_length(&parts.headers, max_event_bytes(state))?;
         let ty = find(state, target.store_id, target.alias, target.path).await?;
         state.limits.check(target.path, target.limit_key)?;
-        accept_one(state, target.store_id, &ty, parts, incoming, accepts, true).await
+        accept_one(
+            state,
+            target.store_id,
+            None,
+            &ty,
+            parts,
+            incoming,
+            accepts,
+            true,
+        )
+        .await
     }
     .await;
     report(target.path, &result);
@@ -168,10 +180,13 @@ fn allow_any_origin(response: &mut HttpResponse) {
     );
 }
 
-/// Reads, validates, publishes one event and answers 201 `{"id"}`.
+/// Reads, validates, publishes one event and answers 201 `{"id"}`. `key_id` is the caller's
+/// API key on the api path (it scopes idempotency keys there).
+#[allow(clippy::too_many_arguments)]
 async fn accept_one(
     state: &AppState,
     store_id: &str,
+    key_id: Option<&str>,
     ty: &IngestType,
     parts: &Parts,
     incoming: &mut RequestBody,
@@ -180,6 +195,8 @@ async fn accept_one(
 ) -> Result<HttpResponse, ApiError> {
     let idempotency = idempotency_key(&parts.headers)?;
     let mut buf = read_event(&parts.headers, incoming, max_event_bytes(state), accepts).await?;
+    // Hashed before decoding, which rewrites the buffer in place.
+    let body_hash_input = idempotency.map(|_| buf.clone());
     let value = body::decode(&mut buf)?;
     let event = ty
         .compiled
@@ -188,12 +205,33 @@ async fn accept_one(
     if !create_contact {
         require_contact(state, store_id, &event.contact).await?;
     }
-    let id = event_id(store_id, idempotency, None);
+    let id = match (idempotency, body_hash_input) {
+        (Some(key), Some(raw)) => {
+            let visitor = event.contact.tagged();
+            let sender = match ty.receive_type() {
+                ReceiveType::Api => Sender::ApiKey(key_id.unwrap_or_default()),
+                ReceiveType::Webhook => Sender::Url,
+                ReceiveType::WebMobileApp => Sender::Visitor(&visitor),
+            };
+            let claim = Claim::new(store_id, path_name(ty), &ty.alias, sender, key, &raw);
+            idempotency::claim(&state.db, &claim).await?
+        }
+        _ => new_event_id(),
+    };
     publish(state, vec![message(store_id, ty, event, id.clone())]).await?;
     Ok(body::json(
         StatusCode::CREATED,
         &serde_json::json!({ "id": id }),
     ))
+}
+
+/// The receive path's name in idempotency scopes.
+pub(super) fn path_name(ty: &IngestType) -> &'static str {
+    match ty.receive_type() {
+        ReceiveType::Api => "api",
+        ReceiveType::Webhook => "webhook",
+        ReceiveType::WebMobileApp => "sdk",
+    }
 }
 
 /// The receive type behind `alias`, which must arrive on this path; anything else is a 404, so

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use crate::harness::{Backend, TestGateway};
 use crate::on_both_stores;
 
-fn webhook_type() -> Value {
+pub(crate) fn webhook_type() -> Value {
     json!({
         "name": "Order shipped", "category": "receive", "alias": "order-shipped",
         "receiveType": "webhook",
@@ -38,7 +38,7 @@ fn webhook_type() -> Value {
     })
 }
 
-fn api_type() -> Value {
+pub(crate) fn api_type() -> Value {
     json!({
         "name": "Invoice paid", "category": "receive", "alias": "invoice-paid",
         "receiveType": "api",
@@ -51,7 +51,7 @@ fn api_type() -> Value {
     })
 }
 
-fn sdk_type() -> Value {
+pub(crate) fn sdk_type() -> Value {
     json!({
         "name": "Page viewed", "category": "receive", "alias": "page-viewed",
         "receiveType": "web/mobile-app",
@@ -62,7 +62,7 @@ fn sdk_type() -> Value {
     })
 }
 
-fn webhook_path(gw: &TestGateway) -> String {
+pub(crate) fn webhook_path(gw: &TestGateway) -> String {
     format!("/v1/{}/custom-events/alias/order-shipped", gw.store_id)
 }
 
