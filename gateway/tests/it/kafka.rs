@@ -63,6 +63,23 @@ impl ConsumerProcess {
     }
 
     fn start_on(brokers: &str, gw: &TestGateway, topic: &str, group: &str) -> ConsumerProcess {
+        ConsumerProcess::start_with(
+            brokers,
+            gw,
+            topic,
+            group,
+            &["--metrics-listen", "127.0.0.1:0"],
+        )
+    }
+
+    /// With `extra` flags after the usual ones (they may repeat one, and then win).
+    fn start_with(
+        brokers: &str,
+        gw: &TestGateway,
+        topic: &str,
+        group: &str,
+        extra: &[&str],
+    ) -> ConsumerProcess {
         let child = Command::new(consumer_binary())
             .args([
                 "--kafka-brokers",
@@ -78,8 +95,9 @@ impl ConsumerProcess {
                 "--webhook-retry-schedule",
                 "100ms,200ms,400ms",
             ])
-            .args(["--metrics-listen", "127.0.0.1:0", "--database-url"])
+            .arg("--database-url")
             .arg(gw.storage.database_url.as_deref().expect("database url"))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(if std::env::var_os("SLUICE_TEST_LOG").is_some() {
                 Stdio::inherit()
@@ -168,8 +186,40 @@ async fn events_flow_through_kafka_and_survive_a_killed_consumer() {
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    consumer.kill();
+    // Poison in the stream as well: messages that are no envelope, and envelopes PostgreSQL
+    // refuses. Each must be dead-lettered with its reason and hold up nothing.
+    let producer: FutureProducer = consumer::kafka::client_config(&brokers())
+        .create()
+        .expect("producer");
+    let mut poison: Vec<Vec<u8>> = Vec::new();
+    for p in 0..3 {
+        poison.push(format!("{{garbage {p}").into_bytes());
+        poison.push(
+            json!({
+                "id": uuid::Uuid::now_v7().to_string(), "storeId": gw.store_id,
+                "eventTypeId": "t", "eventTypeVersion": 1, "alias": "order-paid",
+                "receiveType": "webhook", "receivedAt": "2026-11-23T10:00:00.000Z",
+                "contact": {"trackerId": format!("poison\u{0}{p}")}, "fields": {}
+            })
+            .to_string()
+            .into_bytes(),
+        );
+    }
+    for (i, payload) in poison.iter().enumerate() {
+        producer
+            .send(
+                FutureRecord::<str, [u8]>::to(&topic)
+                    .key(&format!("poison-{i}"))
+                    .payload(payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produced");
+        if i == 2 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            consumer.kill();
+        }
+    }
     sender.await.expect("sender");
     // The replacement joins a new group, so it reads the topic from the start: every event
     // the killed consumer had applied comes again, and must change nothing. (A replacement in
@@ -190,6 +240,61 @@ async fn events_flow_through_kafka_and_survive_a_killed_consumer() {
         (0..300).collect::<Vec<_>>(),
         "each event exactly once"
     );
+    // Every poison message is on the dead-letter topic with its reason (twice for those the
+    // killed consumer had reached: the replacement read the topic again).
+    let letters = dead_letters(&topic, poison.len(), Duration::from_secs(60)).await;
+    for message in &poison {
+        let reason = letters
+            .iter()
+            .find(|(payload, _)| payload == message)
+            .map(|(_, reason)| reason.as_str())
+            .unwrap_or_else(|| {
+                panic!("{} was not dead-lettered", String::from_utf8_lossy(message))
+            });
+        let expected = if message.starts_with(b"{garbage") {
+            "not an event envelope"
+        } else {
+            "the store refused the event"
+        };
+        assert!(reason.starts_with(expected), "{reason}");
+    }
+}
+
+/// Reads the dead-letter topic of `topic` until it holds `at_least` distinct payloads;
+/// each payload with its `sluice-reason`.
+async fn dead_letters(topic: &str, at_least: usize, limit: Duration) -> Vec<(Vec<u8>, String)> {
+    let reader: StreamConsumer = consumer::kafka::client_config(&brokers())
+        .set("group.id", format!("dlq-{}", uuid::Uuid::new_v4().simple()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("reader");
+    reader
+        .subscribe(&[&consumer::kafka::dead_letter_topic(topic)])
+        .expect("subscribe");
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut letters: Vec<(Vec<u8>, String)> = Vec::new();
+    loop {
+        let mut distinct: Vec<&Vec<u8>> = letters.iter().map(|(p, _)| p).collect();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() >= at_least {
+            return letters;
+        }
+        let message = tokio::time::timeout_at(deadline, reader.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} dead letters within {limit:?}", distinct.len()))
+            .expect("message");
+        let reason = message
+            .headers()
+            .and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == "sluice-reason")
+                    .and_then(|h| h.value)
+            })
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        letters.push((message.payload().unwrap_or_default().to_vec(), reason));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,9 +379,18 @@ async fn duplicates_change_nothing_and_poison_messages_are_dead_lettered() {
         "fields": {"email": "dup@example.com", "n": 2}
     })
     .to_string();
+    // An envelope PostgreSQL refuses (U+0000 in text), as an older gateway could write.
+    let refused = json!({
+        "id": "0196f0a0-0000-7000-8000-00000000dead", "storeId": gw.store_id,
+        "eventTypeId": "t", "eventTypeVersion": 1, "alias": "order-paid", "receiveType": "webhook",
+        "receivedAt": "2026-11-23T10:00:00.000Z", "contact": {"trackerId": "nul\u{0}tracker"},
+        "fields": {}
+    })
+    .to_string();
     for payload in [
         envelope.as_bytes(),
         b"{not an envelope".as_slice(),
+        refused.as_bytes(),
         envelope.as_bytes(),
     ] {
         producer
@@ -308,17 +422,33 @@ async fn duplicates_change_nothing_and_poison_messages_are_dead_lettered() {
     reader
         .subscribe(&[&consumer::kafka::dead_letter_topic(&topic)])
         .expect("subscribe");
-    let message = tokio::time::timeout(Duration::from_secs(20), reader.recv())
-        .await
-        .expect("a dead letter within 20 s")
-        .expect("message");
-    assert_eq!(message.payload(), Some(b"{not an envelope".as_slice()));
-    let headers = message.headers().expect("headers");
-    let reason = headers
-        .iter()
-        .find(|h| h.key == "sluice-reason")
-        .expect("reason header");
-    assert!(!reason.value.unwrap_or_default().is_empty());
+    let mut reasons = Vec::new();
+    for _ in 0..2 {
+        let message = tokio::time::timeout(Duration::from_secs(20), reader.recv())
+            .await
+            .expect("a dead letter within 20 s")
+            .expect("message");
+        let headers = message.headers().expect("headers");
+        let reason = headers
+            .iter()
+            .find(|h| h.key == "sluice-reason")
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .expect("reason header");
+        reasons.push((message.payload().unwrap_or_default().to_vec(), reason));
+    }
+    assert_eq!(reasons[0].0, b"{not an envelope".to_vec());
+    assert!(
+        reasons[0].1.starts_with("not an event envelope"),
+        "{:?}",
+        reasons[0].1
+    );
+    assert_eq!(reasons[1].0, refused.as_bytes().to_vec());
+    assert!(
+        reasons[1].1.starts_with("the store refused the event") && reasons[1].1.contains("0x00"),
+        "{:?}",
+        reasons[1].1
+    );
 }
 
 /// A broker of this test's own, so pausing it disturbs no other test.
@@ -680,4 +810,209 @@ async fn the_consumer_binary_runs_workflows_and_delivers_signed_webhooks() {
     assert_eq!(received[1].json()["data"]["eventId"], id.as_str());
     let contact = gw.get("/v1/contacts/wf@example.com", &gw.admin_key).await;
     assert_eq!(contact.body["fields"], json!({"lastN": 7}));
+}
+
+/// A free loopback port for a process this test starts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// GET on the consumer's operations port: status and body.
+async fn ops(port: u16, path: &str) -> (StatusCode, String) {
+    let response = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+        .await
+        .expect("ops endpoint answers");
+    let status = response.status();
+    (status, response.text().await.expect("text"))
+}
+
+/// Polls the ops endpoint until `path` answers `status`, for at most `limit`.
+async fn ops_until(port: u16, path: &str, status: StatusCode, limit: Duration) -> String {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await {
+            if response.status() == status {
+                return response.text().await.expect("text");
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} did not answer {status} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_stuck_on_an_unreachable_store_says_so_and_recovers() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let postgres = OwnPostgres::start();
+    let topic = format!("events-{}", uuid::Uuid::new_v4().simple());
+    let (to_brokers, topic_for_config, url) = (brokers(), topic.clone(), postgres.url());
+    let gw = TestGateway::start_on_database(url, move |config| {
+        config.queue = gateway::QueueKind::Kafka;
+        config.kafka_brokers = to_brokers;
+        config.kafka_topic = topic_for_config;
+    })
+    .await;
+    gw.event_type(order_paid()).await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _consumer = ConsumerProcess::start_with(
+        &brokers(),
+        &gw,
+        &topic,
+        "stuck",
+        &["--metrics-listen", &listen, "--stuck-after", "1s"],
+    );
+    send(&gw, "stuck@example.com", 0).await;
+    gw.activities_within("stuck@example.com", 1, Duration::from_secs(60))
+        .await;
+    ops_until(port, "/readyz", StatusCode::OK, Duration::from_secs(20)).await;
+    assert_eq!(ops(port, "/nope").await.0, StatusCode::NOT_FOUND);
+
+    // The store goes away; events keep arriving on the topic (written here, as a gateway that
+    // had its types cached would).
+    postgres.pg_ctl("stop");
+    let producer: FutureProducer = consumer::kafka::client_config(&brokers())
+        .create()
+        .expect("producer");
+    for n in 1..=20u64 {
+        let envelope = json!({
+            "id": uuid::Uuid::now_v7().to_string(), "storeId": gw.store_id,
+            "eventTypeId": "t", "eventTypeVersion": 1, "alias": "order-paid",
+            "receiveType": "webhook", "receivedAt": "2026-11-23T10:00:00.000Z",
+            "contact": {"email": "stuck@example.com"},
+            "fields": {"email": "stuck@example.com", "n": n}
+        })
+        .to_string();
+        producer
+            .send(
+                FutureRecord::<str, str>::to(&topic)
+                    .key("stuck")
+                    .payload(&envelope),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produced");
+    }
+    // Not ready once the batch has failed past --stuck-after; the lag and the failing-batch
+    // gauge say why.
+    let why = ops_until(
+        port,
+        "/readyz",
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(why.contains("failing"), "{why}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, metrics) = ops(port, "/metrics").await;
+        let gauge = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        if gauge("sluice_consumer_lag_events ") >= 20.0
+            && gauge("sluice_consumer_failing_batch_seconds ") > 0.0
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lag and failing-batch gauges did not show the stall:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The store is back: the batch goes through, readiness returns, every event is stored.
+    postgres.pg_ctl("start");
+    gw.activities_within("stuck@example.com", 21, Duration::from_secs(60))
+        .await;
+    ops_until(port, "/readyz", StatusCode::OK, Duration::from_secs(30)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_binary_starts_cleanly_or_says_why_not() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let database = format!("sqlite:{}/consumer.db", dir.path().display());
+    let run = |args: Vec<String>| {
+        let database = database.clone();
+        async move {
+            let child = tokio::process::Command::new(consumer_binary())
+                .args(["--database-url", &database])
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("start consumer");
+            let output = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+                .await
+                .expect("the consumer gave up within 40 s")
+                .expect("output");
+            (
+                output.status,
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        }
+    };
+    // Bad input: a metrics port another process holds.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    let (status, stderr) = run(vec!["--metrics-listen".into(), address.clone()]).await;
+    assert!(!status.success());
+    assert!(stderr.contains(&address), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
+        "{stderr}"
+    );
+    // Bad input: brokers nobody listens on.
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let (status, stderr) = run(vec![
+        "--kafka-brokers".into(),
+        nowhere.clone(),
+        "--metrics-listen".into(),
+        "127.0.0.1:0".into(),
+    ])
+    .await;
+    assert!(!status.success());
+    assert!(stderr.contains(&nowhere), "the brokers are named: {stderr}");
+
+    // Started before any gateway, the consumer creates the topic with the partitions asked for.
+    let topic = format!("events-{}", uuid::Uuid::new_v4().simple());
+    let mut child = Command::new(consumer_binary())
+        .args(["--database-url", &database, "--kafka-brokers", &brokers()])
+        .args(["--kafka-topic", &topic, "--kafka-partitions", "4"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start consumer");
+    let admin: StreamConsumer = consumer::kafka::client_config(&brokers())
+        .set("group.id", "metadata")
+        .create()
+        .expect("client");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let partitions = loop {
+        let found = admin
+            .fetch_metadata(Some(&topic), Duration::from_secs(5))
+            .ok()
+            .and_then(|m| m.topics().first().map(|t| t.partitions().len()))
+            .unwrap_or(0);
+        if found > 0 || std::time::Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(partitions, 4);
 }
