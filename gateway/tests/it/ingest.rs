@@ -383,3 +383,36 @@ async fn bursts_over_the_limit_get_429_with_headers() {
         .expect("text")
         .contains("sluice_rate_limited_total{receive_type=\"webhook\"}"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_can_read_when_to_retry_a_limited_sdk_event() {
+    let gw = TestGateway::start_with(Backend::Sqlite, |config| {
+        config.rate_limit_sdk = NonZeroU32::new(1).expect("non-zero");
+    })
+    .await;
+    gw.event_type(sdk_type()).await;
+    let path = format!("/v1/{}/sdk/custom-events/alias/page-viewed", gw.store_id);
+    let event = json!({"_trackerId": "t-9", "url": "/"});
+    let mut limited = None;
+    for _ in 0..5 {
+        let reply = gw.call(Method::POST, &path, None, Some(&event)).await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(reply);
+        }
+    }
+    let limited = limited.expect("over the limit of 1/s");
+    limited.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers["access-control-allow-origin"], "*");
+    let exposed = limited.headers["access-control-expose-headers"]
+        .to_str()
+        .expect("str")
+        .to_ascii_lowercase();
+    for header in [
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+    ] {
+        assert!(exposed.contains(header), "{exposed}");
+    }
+}
