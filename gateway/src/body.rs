@@ -67,7 +67,12 @@ pub(crate) async fn read_json(headers: &HeaderMap, body: Incoming) -> Result<Vec
 
 /// Decodes a JSON body, mapping malformed JSON to a 400.
 pub(crate) fn decode(buf: &mut [u8]) -> Result<schemas::Value<'_>, ApiError> {
-    schemas::decode(buf).map_err(|e| ApiError::BadRequest(e.to_string()))
+    schemas::decode(buf).map_err(decode_error)
+}
+
+/// The answer to a body that does not decode; the batch route's whole-body decode shares it.
+pub(crate) fn decode_error(error: schemas::DecodeError) -> ApiError {
+    ApiError::BadRequest(error.to_string())
 }
 
 /// A JSON answer.
