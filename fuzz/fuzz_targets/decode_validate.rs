@@ -126,7 +126,13 @@ fn check_normalised(id: &str, value: &Json) {
 fn revalidate(fields: &serde_json::Map<String, Json>) {
     let mut buf = serde_json::to_vec(fields).expect("serialises");
     let body = decode(&mut buf).expect("normalised fields decode");
-    let again = TYPES[0].validate(&body);
+    let api = &TYPES[0];
+    assert_eq!(
+        api.receive_type(),
+        ReceiveType::Api,
+        "RECEIVE_TYPES starts with api"
+    );
+    let again = api.validate(&body);
     match again {
         Ok(event) => assert_eq!(&event.fields, fields, "normalising is not idempotent"),
         Err(violations) => panic!("normalised fields refused: {violations:?}"),
