@@ -106,10 +106,15 @@ pub(crate) async fn read_json(
 /// Decodes a JSON body: malformed JSON (or a lone surrogate) is a 400; well-formed JSON holding
 /// what no field may (U+0000, a number beyond any float) is a 422 naming where.
 pub(crate) fn decode(buf: &mut [u8]) -> Result<schemas::Value<'_>, ApiError> {
-    schemas::decode(buf).map_err(|error| match error.violation() {
+    schemas::decode(buf).map_err(decode_error)
+}
+
+/// The answer to a body that does not decode; the batch route's whole-body decode shares it.
+pub(crate) fn decode_error(error: schemas::DecodeError) -> ApiError {
+    match error.violation() {
         Some(violation) => ApiError::Unprocessable(vec![violation]),
         None => ApiError::BadRequest(error.to_string()),
-    })
+    }
 }
 
 /// A JSON answer.

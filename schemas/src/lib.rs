@@ -5,6 +5,7 @@
 //! This crate does no I/O. JSON enters through [`decode`] only, so the simd-json choice lives
 //! in one function.
 
+pub mod batch;
 pub mod compiled;
 pub mod decode;
 pub mod envelope;

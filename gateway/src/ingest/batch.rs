@@ -5,9 +5,9 @@
 use crate::body::RequestBody;
 use http::request::Parts;
 use http::StatusCode;
+use schemas::batch::{BatchError, Framing};
 use schemas::ReceiveType;
 use serde::Serialize;
-use simd_json::prelude::*;
 
 use super::idempotency::{self, Claim, Sender};
 use super::paths::{create_contact, find};
@@ -45,12 +45,12 @@ pub(crate) async fn batch(
     let create_contact = create_contact(parts.uri.query())?;
     let ty = find(state, &caller.store_id, alias, ReceiveType::Api).await?;
     let idempotency = idempotency_key(&parts.headers)?;
-    let ndjson = match content_type(&parts.headers)
+    let framing = match content_type(&parts.headers)
         .map(str::to_ascii_lowercase)
         .as_deref()
     {
-        Some("application/json") => false,
-        Some("application/x-ndjson") => true,
+        Some("application/json") => Framing::JsonArray,
+        Some("application/x-ndjson") => Framing::Ndjson,
         _ => {
             return Err(ApiError::UnsupportedMediaType(
                 "Content-Type must be application/json or application/x-ndjson",
@@ -67,29 +67,19 @@ pub(crate) async fn batch(
         }
         None => None,
     };
-    let items = split(&bytes, ndjson)?;
-    if items.len() > MAX_BATCH_EVENTS {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "a batch holds at most {MAX_BATCH_EVENTS} events"
-        )));
-    }
+    let items = split(&bytes, framing)?;
     let mut results = Vec::with_capacity(items.len());
     let mut messages: Vec<Message> = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        let outcome = match item {
-            Ok(mut buf) => {
-                accept_item(
-                    state,
-                    caller,
-                    &ty,
-                    &mut buf,
-                    create_contact,
-                    batch_id.as_deref().map(|batch| item_id(batch, index)),
-                )
-                .await
-            }
-            Err(error) => Err(error),
-        };
+    for (index, mut buf) in items.into_iter().enumerate() {
+        let outcome = accept_item(
+            state,
+            caller,
+            &ty,
+            &mut buf,
+            create_contact,
+            batch_id.as_deref().map(|batch| item_id(batch, index)),
+        )
+        .await;
         results.push(match outcome {
             Ok(accepted) => {
                 let id = accepted.0.clone();
@@ -146,26 +136,11 @@ async fn accept_item(
     Ok((id, message))
 }
 
-/// The items of a batch body, each as its own JSON buffer. A malformed JSON array fails the
-/// whole request; a malformed NDJSON line fails only its item.
-fn split(bytes: &[u8], ndjson: bool) -> Result<Vec<Result<Vec<u8>, ApiError>>, ApiError> {
-    if ndjson {
-        return Ok(bytes
-            .split(|b| *b == b'\n')
-            .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
-            .map(|line| Ok(line.to_vec()))
-            .collect());
-    }
-    let mut buf = bytes.to_vec();
-    let value = body::decode(&mut buf)?;
-    let Some(items) = value.as_array() else {
-        return Err(ApiError::BadRequest(
-            "a batch body is a JSON array of events".into(),
-        ));
-    };
-    // Each item is re-encoded on its own so it is decoded and validated like a single event.
-    Ok(items
-        .iter()
-        .map(|item| Ok(simd_json::to_vec(item).unwrap_or_default()))
-        .collect())
+/// The items of a batch body, each as its own JSON buffer.
+fn split(bytes: &[u8], framing: Framing) -> Result<Vec<Vec<u8>>, ApiError> {
+    schemas::batch::split(bytes, framing, MAX_BATCH_EVENTS).map_err(|error| match error {
+        BatchError::TooMany(_) => ApiError::PayloadTooLarge(error.to_string()),
+        BatchError::Decode(error) => body::decode_error(error),
+        BatchError::NotAnArray => ApiError::BadRequest(error.to_string()),
+    })
 }

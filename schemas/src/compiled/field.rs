@@ -71,9 +71,7 @@ impl CompiledField {
                 None => fail("must be a valid email address"),
             },
             FieldType::Integer => integer(raw, lenient).map(Json::from).map_err(str::to_owned),
-            FieldType::Decimal => decimal(raw, lenient)
-                .map(Json::String)
-                .map_err(str::to_owned),
+            FieldType::Decimal => decimal(raw).map(Json::String).map_err(str::to_owned),
             FieldType::Boolean => match boolean(raw, lenient) {
                 Some(b) => Ok(Json::Bool(b)),
                 None => fail("must be a boolean"),
@@ -184,14 +182,16 @@ fn integer(raw: &Value<'_>, lenient: bool) -> Result<i64, &'static str> {
     text.parse().map_err(|_| INTEGER_OUT_OF_RANGE)
 }
 
-/// A number as its exact canonical decimal text; lenient modes also parse strings.
-fn decimal(raw: &Value<'_>, lenient: bool) -> Result<String, &'static str> {
+/// A number as its exact canonical decimal text. Decimal text in a string is taken in every
+/// mode, strict ones too: decimals are answered as strings (to stay exact), and what Sluice
+/// answers must be accepted back.
+fn decimal(raw: &Value<'_>) -> Result<String, &'static str> {
     const NOT_A_NUMBER: &str = "must be a number";
     if let Some(text) = number_text(raw) {
         return Ok(text);
     }
     match raw.as_str() {
-        Some(s) if lenient => normalise::decimal(s).map_err(|e| match e {
+        Some(s) => normalise::decimal(s).map_err(|e| match e {
             DecimalError::NotANumber => NOT_A_NUMBER,
             DecimalError::OutOfRange => {
                 "is out of range: numbers must be within what a 64-bit float can hold"

@@ -84,6 +84,11 @@ pub fn decode(buf: &mut [u8]) -> Result<Value<'_>, DecodeError> {
     if buf.is_empty() {
         return Err(DecodeError::Empty);
     }
+    // A raw NUL is never JSON (not whitespace outside strings, an unescaped control inside),
+    // but simd-json ends a number or literal at one and reads on (found by fuzzing).
+    if memchr::memchr(0, buf).is_some() {
+        return Err(DecodeError::Syntax);
+    }
     if !scan::needs_scan(buf) {
         return parse(buf);
     }

@@ -26,7 +26,8 @@ pub(super) enum Mode {
 }
 
 /// A copy of `buf` with every inexact, well-formed number token outside strings rewritten,
-/// and whether any was out of range. Malformed tokens are left for the parser to refuse.
+/// and whether any was out of range. A malformed inexact token is a syntax error; shorter
+/// malformed ones are left for the parser, which refuses them.
 pub(super) fn rewrite(buf: &[u8], mode: Mode) -> Result<(Vec<u8>, bool), DecodeError> {
     let mut out = Vec::with_capacity(buf.len() + 64);
     let (mut copied, mut i, mut out_of_range) = (0, 0, false);
@@ -39,8 +40,13 @@ pub(super) fn rewrite(buf: &[u8], mode: Mode) -> Result<(Vec<u8>, bool), DecodeE
                 let start = i - 1;
                 i = number_end(buf, start);
                 let token = &buf[start..i];
-                if !is_inexact(token) || !is_json_number(token) {
+                if !is_inexact(token) {
                     continue;
+                }
+                // simd-json reads long numbers on a path that skips the check of what follows
+                // them (`1.57773300038004383.5` would decode): a malformed one is refused here.
+                if !is_json_number(token) {
+                    return Err(DecodeError::Syntax);
                 }
                 out.extend_from_slice(&buf[copied..start]);
                 copied = i;
