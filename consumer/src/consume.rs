@@ -2,6 +2,7 @@
 //! position. The position moves only after the effects are committed, so a crash replays the
 //! batch, and the event-id dedupe makes the replay change nothing.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,7 +94,7 @@ pub async fn run<S: Source>(
                     tracing::error!(%error, "dead-lettering a message that is not an event envelope");
                     metrics::report_malformed();
                     let reason = format!("not an event envelope: {error}");
-                    if !set_aside(&mut source, message, &reason, &shutdown).await {
+                    if !set_aside(&mut source, message, &reason, &health, &shutdown).await {
                         return source;
                     }
                 }
@@ -102,10 +103,21 @@ pub async fn run<S: Source>(
         // Effects must be stored before the position moves. A store outage is waited out with
         // the batch in hand; an event the store refuses is dead-lettered and the rest go on.
         let mut backoff = Duration::from_millis(100);
+        // Events already dead-lettered while an earlier try of this batch went on: a retry
+        // after a transient fault must not set them aside twice.
+        let mut set_aside_ids = HashSet::new();
         loop {
-            match store(&db, &mut source, &events, &shutdown).await {
+            match store(
+                &db,
+                &mut source,
+                &events,
+                &mut set_aside_ids,
+                &health,
+                &shutdown,
+            )
+            .await
+            {
                 Ok(Some(stored)) => {
-                    health.batch_stored();
                     if stored.deliveries > 0 {
                         deliveries.notify_one();
                     }
@@ -124,11 +136,13 @@ pub async fn run<S: Source>(
             }
         }
         while let Err(error) = source.commit(&batch).await {
+            health.batch_failed();
             tracing::warn!(%error, "committing the queue position failed; retrying");
             if pause(&shutdown, Duration::from_millis(500)).await {
                 return source;
             }
         }
+        health.batch_stored();
         metrics::report_lag(source.lag());
     }
 }
@@ -146,13 +160,19 @@ async fn store<S: Source>(
     db: &AnyPool,
     source: &mut S,
     events: &[Event<'_>],
+    set_aside_ids: &mut HashSet<String>,
+    health: &Health,
     shutdown: &CancellationToken,
 ) -> Result<Option<Applied>, sqlx::Error> {
     let mut total = Applied::default();
     // Slices still to store, last first, so that popping keeps queue order.
     let mut pending: Vec<&[Event<'_>]> = vec![events];
     while let Some(slice) = pending.pop() {
-        let envelopes: Vec<EventEnvelope> = slice.iter().map(|e| e.envelope.clone()).collect();
+        let envelopes: Vec<EventEnvelope> = slice
+            .iter()
+            .filter(|e| !set_aside_ids.contains(&e.envelope.id))
+            .map(|e| e.envelope.clone())
+            .collect();
         match contacts::apply(db, &envelopes).await {
             Ok(applied) => total.add(&applied),
             Err(ApplyError::Transient(error)) => return Err(error),
@@ -161,9 +181,10 @@ async fn store<S: Source>(
                 tracing::error!(%error, event_id = %event.envelope.id, "dead-lettering an event the store refuses");
                 metrics::report_dead_lettered("store_refused");
                 let reason = format!("the store refused the event: {error}");
-                if !set_aside(source, event.message, &reason, shutdown).await {
+                if !set_aside(source, event.message, &reason, health, shutdown).await {
                     return Ok(None);
                 }
+                set_aside_ids.insert(event.envelope.id.clone());
             }
             Err(ApplyError::Permanent(_)) => {
                 let (left, right) = slice.split_at(slice.len() / 2);
@@ -180,9 +201,11 @@ async fn set_aside<S: Source>(
     source: &mut S,
     message: &[u8],
     reason: &str,
+    health: &Health,
     shutdown: &CancellationToken,
 ) -> bool {
     while let Err(error) = source.dead_letter(message, reason).await {
+        health.batch_failed();
         tracing::warn!(%error, "dead-lettering failed; retrying");
         if pause(shutdown, Duration::from_millis(500)).await {
             return false;

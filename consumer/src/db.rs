@@ -84,6 +84,10 @@ pub async fn connect(url: &str) -> Result<AnyPool, DbError> {
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                } else {
+                    // A server that stops answering must not hold a request (and its client's
+                    // connection) or a consumer batch forever.
+                    conn.execute("SET statement_timeout = '30s'").await?;
                 }
                 Ok(())
             })

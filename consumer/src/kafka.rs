@@ -138,10 +138,12 @@ impl KafkaSource {
             .set("auto.offset.reset", "earliest")
             // A member that dies without leaving holds its partitions this long.
             .set("session.timeout.ms", "6000")
-            // Also the rebalance timeout: how long a rebalance waits for members to rejoin.
-            // Batches take milliseconds, so a member silent this long has failed (and one
-            // that was only slow rejoins and replays, which changes nothing).
-            .set("max.poll.interval.ms", "10000")
+            // How long a member may go without reading. A batch the store cannot take is held
+            // (and retried) without reading on, so this must outlast a store outage the
+            // consumer is meant to ride out: evicted, it would report no lag while stuck and
+            // hand the same stall to the next member. A member that truly hangs is caught by
+            // readiness (`--stuck-after`) long before this.
+            .set("max.poll.interval.ms", "300000")
             .create()?;
         consumer.subscribe(&[&config.topic])?;
         let dead_letters: FutureProducer = client_config(&config.brokers)

@@ -159,8 +159,23 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// A store that cannot be reached right now is the sender's cue to retry (503 with
+    /// `Retry-After`); anything else the store says is our fault (500).
     fn from(error: sqlx::Error) -> Self {
-        ApiError::Internal(InternalError::Database(error))
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => {
+                tracing::warn!(%error, "the store is not reachable");
+                ApiError::Unavailable {
+                    detail: "the store is not reachable right now",
+                    retry_after_secs: 1,
+                }
+            }
+            error => ApiError::Internal(InternalError::Database(error)),
+        }
     }
 }
 

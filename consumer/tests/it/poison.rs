@@ -194,8 +194,7 @@ async fn an_unreachable_store_holds_the_batch_and_reports_failing() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     shutdown.cancel();
-    let source = running.await.expect("consume loop");
-    assert_eq!(source.lag(), 12);
+    running.await.expect("consume loop");
     let seen = seen.lock().expect("lock");
     assert_eq!(seen.committed, 0, "nothing moves while the store is away");
     assert!(seen.dead_letters.is_empty(), "no good event is set aside");

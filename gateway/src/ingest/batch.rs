@@ -6,7 +6,7 @@ use crate::body::RequestBody;
 use http::request::Parts;
 use http::StatusCode;
 use schemas::batch::{BatchError, Framing};
-use schemas::ReceiveType;
+use schemas::{ReceiveType, ValidatedEvent};
 use serde::Serialize;
 
 use super::idempotency::{self, Claim, Sender};
@@ -58,32 +58,32 @@ pub(crate) async fn batch(
         }
     };
     let bytes = read_limited(&parts.headers, incoming, MAX_BATCH_BYTES).await?;
-    // A keyed batch claims its key once; its items' ids derive from the claimed id.
+    let items = split(&bytes, framing)?;
+    let mut checked = Vec::with_capacity(items.len());
+    for mut buf in items {
+        checked.push(check_item(state, caller, &ty, &mut buf, create_contact).await);
+    }
+    // A keyed batch claims its key once, and only when it has something to publish: a batch
+    // refused whole, or item by item, leaves the key free for the corrected retry. The items'
+    // ids derive from the claimed id, so a repeat gives each item the id it had.
     let batch_id = match idempotency {
-        Some(key) => {
+        Some(key) if checked.iter().any(Result::is_ok) => {
             let sender = Sender::ApiKey(&caller.key_id);
             let claim = Claim::new(&caller.store_id, "batch", alias, sender, key, &bytes);
             Some(idempotency::claim(&state.db, &claim).await?)
         }
-        None => None,
+        _ => None,
     };
-    let items = split(&bytes, framing)?;
-    let mut results = Vec::with_capacity(items.len());
+    let mut results = Vec::with_capacity(checked.len());
     let mut messages: Vec<Message> = Vec::new();
-    for (index, mut buf) in items.into_iter().enumerate() {
-        let outcome = accept_item(
-            state,
-            caller,
-            &ty,
-            &mut buf,
-            create_contact,
-            batch_id.as_deref().map(|batch| item_id(batch, index)),
-        )
-        .await;
+    for (index, outcome) in checked.into_iter().enumerate() {
         results.push(match outcome {
-            Ok(accepted) => {
-                let id = accepted.0.clone();
-                messages.push(accepted.1);
+            Ok(event) => {
+                let id = match &batch_id {
+                    Some(batch) => item_id(batch, index),
+                    None => new_event_id(),
+                };
+                messages.push(message(&caller.store_id, &ty, event, id.clone()));
                 ItemResult {
                     index,
                     status: StatusCode::CREATED.as_u16(),
@@ -113,15 +113,14 @@ pub(crate) async fn batch(
     ))
 }
 
-/// Checks one item; on success its id and queue message.
-async fn accept_item(
+/// Checks one item: decoded, valid, its contact known (or to be created), within the rate.
+async fn check_item(
     state: &AppState,
     caller: &Caller,
     ty: &IngestType,
     buf: &mut [u8],
     create_contact: bool,
-    id: Option<String>,
-) -> Result<(String, Message), ApiError> {
+) -> Result<ValidatedEvent, ApiError> {
     let value = body::decode(buf)?;
     let event = ty
         .compiled
@@ -131,9 +130,7 @@ async fn accept_item(
         require_contact(state, &caller.store_id, &event.contact).await?;
     }
     state.limits.check(ReceiveType::Api, &caller.key_id)?;
-    let id = id.unwrap_or_else(new_event_id);
-    let message = message(&caller.store_id, ty, event, id.clone());
-    Ok((id, message))
+    Ok(event)
 }
 
 /// The items of a batch body, each as its own JSON buffer.

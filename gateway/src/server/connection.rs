@@ -10,7 +10,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -39,6 +39,13 @@ pub(crate) struct Activity {
     in_flight: AtomicU32,
     /// Requests handed to the service so far.
     requests: AtomicU64,
+    /// Writes that moved bytes, and how many there had been when the pending head began: an
+    /// answer written since then is a response in progress, never one of hyper's own.
+    writes: AtomicU64,
+    writes_at_head: AtomicU64,
+    /// The client spoke HTTP/2: its frames (PING, SETTINGS, WINDOW_UPDATE) arrive between
+    /// requests and are not the start of a request head.
+    h2: AtomicBool,
 }
 
 /// What [`drive`] should do about a connection now.
@@ -58,6 +65,9 @@ impl Activity {
             last_moved: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            writes_at_head: AtomicU64::new(0),
+            h2: AtomicBool::new(false),
         })
     }
 
@@ -75,18 +85,30 @@ impl Activity {
         }
         let now = self.now_ms();
         self.last_moved.store(now, Ordering::Relaxed);
-        if self.in_flight.load(Ordering::Relaxed) == 0 {
-            let _ = self.head_started.compare_exchange(
-                0,
-                now + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && !self.h2.load(Ordering::Relaxed)
+            && self
+                .head_started
+                .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.writes_at_head
+                .store(self.writes.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
 
     fn wrote(&self) {
         self.last_moved.store(self.now_ms(), Ordering::Relaxed);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether a write now can only be hyper answering a head it could not parse: an HTTP/1
+    /// head is pending, no request reached the service, and nothing was written since.
+    fn answering_unparsable_head(&self) -> bool {
+        !self.h2.load(Ordering::Relaxed)
+            && self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) != 0
+            && self.writes.load(Ordering::Relaxed) == self.writes_at_head.load(Ordering::Relaxed)
     }
 
     /// A request reached the service; the guard marks its end when dropped.
@@ -124,7 +146,7 @@ pub(crate) struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.wrote();
+        self.0.last_moved.store(self.0.now_ms(), Ordering::Relaxed);
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -177,6 +199,8 @@ pub(crate) struct Watched<S> {
     replacing: Option<(Vec<u8>, usize)>,
     /// After a replaced answer the connection is closing; anything more is not sent.
     swallowing: bool,
+    /// Whether any byte was read yet (the first tell HTTP/2 from HTTP/1).
+    read_any: bool,
 }
 
 impl<S> Watched<S> {
@@ -187,6 +211,7 @@ impl<S> Watched<S> {
             max_header_bytes,
             replacing: None,
             swallowing: false,
+            read_any: false,
         }
     }
 }
@@ -213,6 +238,9 @@ impl<S: AsyncWrite + Unpin> Watched<S> {
 
     /// Starts replacing `head` if it is one of hyper's own error answers.
     fn intercept(&mut self, head: &[u8]) -> bool {
+        if !self.activity.answering_unparsable_head() {
+            return false;
+        }
         match hyper_error_status(head) {
             Some(status) => {
                 self.replacing = Some((problem_answer(status, self.max_header_bytes), 0));
@@ -233,7 +261,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = result {
-            this.activity.read(buf.filled().len() - before);
+            let read = &buf.filled()[before..];
+            if !this.read_any && !read.is_empty() {
+                this.read_any = true;
+                if read.starts_with(b"PRI * HTTP/2") {
+                    this.activity.h2.store(true, Ordering::Relaxed);
+                }
+            }
+            this.activity.read(read.len());
         }
         result
     }
@@ -412,6 +447,43 @@ mod tests {
         assert_eq!(
             activity.verdict(timeouts, head + Duration::from_secs(11)),
             Verdict::Expired
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_fresh_unparsable_head_is_answered_by_hyper() {
+        let activity = Activity::new();
+        activity.read(10);
+        assert!(activity.answering_unparsable_head());
+        activity.wrote();
+        assert!(
+            !activity.answering_unparsable_head(),
+            "a response is being written"
+        );
+        // A request reached the service: its answer is ours, whatever it holds.
+        let request = activity.request();
+        assert!(!activity.answering_unparsable_head());
+        drop(request);
+        activity.read(5);
+        assert!(activity.answering_unparsable_head());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_frames_between_requests_are_not_request_heads() {
+        let timeouts = Timeouts {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+        };
+        let activity = Activity::new();
+        activity.h2.store(true, Ordering::Relaxed);
+        drop(activity.request());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        activity.read(17);
+        let pinged = Instant::now();
+        assert!(!activity.answering_unparsable_head());
+        assert_eq!(
+            activity.verdict(timeouts, pinged + Duration::from_secs(30)),
+            Verdict::CheckAt(pinged + timeouts.idle)
         );
     }
 }

@@ -74,9 +74,14 @@ on_both_stores! {
         let (status, problem) = send(&gw, api, Some(&writer), "inv-9", &json!({"email": "kim@example.com", "amount": 99})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
         assert_eq!(problem["code"], "E0601");
-        let activities = gw.activities_eventually("kim@example.com", 1).await;
-        assert_eq!(activities.len(), 1);
-        assert_eq!(activities[0]["fields"]["amount"], "10");
+        // A later unkeyed event: the queue is ordered, so once it is stored anything the
+        // repeat or the refused body could have caused would be stored too.
+        let (status, _) = send(&gw, api, Some(&writer), "marker-1", &json!({"email": "kim@example.com", "amount": 77})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let activities = gw.activities_eventually("kim@example.com", 2).await;
+        let mut amounts: Vec<&str> = activities.iter().map(|a| a["fields"]["amount"].as_str().expect("amount")).collect();
+        amounts.sort();
+        assert_eq!(amounts, ["10", "77"], "one event for inv-9, none for the refused body");
         // A batch keyed the same way: the same body twice gives the same item ids.
         let batch = "/v1/custom-events/alias/invoice-paid/batch?createContact=true";
         let items = json!([{"email": "kim@example.com", "amount": 1}, {"email": "lee@example.com", "amount": 2}]);
@@ -87,6 +92,20 @@ on_both_stores! {
         assert_ne!(one["results"][0]["id"], created["id"]);
         let (status, _) = send(&gw, batch, Some(&writer), "inv-9", &json!([{"email": "kim@example.com", "amount": 5}])).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        // A keyed batch refused whole (not JSON) claims nothing: the corrected retry goes through.
+        let refused = reqwest::Client::new()
+            .post(format!("{}{batch}", gw.base))
+            .header("authorization", format!("apiKey {writer}"))
+            .header("idempotency-key", "fresh-key")
+            .header("content-type", "application/json")
+            .body("[{not json")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let (status, fixed) = send(&gw, batch, Some(&writer), "fresh-key", &items).await;
+        assert_eq!(status, StatusCode::OK, "{fixed}");
+        assert_eq!(fixed["results"][0]["status"], 201);
     }
 
     async fn a_key_past_its_day_makes_a_new_event(gw: TestGateway) {
