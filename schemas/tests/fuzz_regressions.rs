@@ -9,21 +9,13 @@ use schemas::{decode, DecodeError};
 /// number is accepted instead of answered 400. decode refuses any raw NUL byte first.
 #[test]
 fn a_raw_nul_byte_is_not_json() {
-    for body in [
+    refused_as_syntax(&[
         &b"7\0"[..],
         b"7\0garbage",
         b"null\0",
         b"[7\0]",
         b"{\"email\": \"a@example.com\", \"age\": 7\0}",
-    ] {
-        let mut buf = body.to_vec();
-        assert_eq!(
-            decode(&mut buf).map(|_| ()),
-            Err(DecodeError::Syntax),
-            "{:?}",
-            String::from_utf8_lossy(body)
-        );
-    }
+    ]);
 }
 
 /// Found by `decode_validate`: simd-json parses floats of 19 or more characters and integers
@@ -33,7 +25,7 @@ fn a_raw_nul_byte_is_not_json() {
 /// decode sends such numbers through its exact-number rewrite, which checks what follows.
 #[test]
 fn garbage_after_a_long_number_is_not_json() {
-    for body in [
+    refused_as_syntax(&[
         &b"1.00000000000000000000x"[..],
         b"[1.00000000000000000000x]",
         b"{\"email\": \"a@example.com\", \"total\": 1.0000000000000000000001abc}",
@@ -41,15 +33,7 @@ fn garbage_after_a_long_number_is_not_json() {
         b"1.2345678901234567890123e5x",
         b"-1111111111111111111!",
         b"{\"age\": 1000000000000000000x}",
-    ] {
-        let mut buf = body.to_vec();
-        assert_eq!(
-            decode(&mut buf).map(|_| ()),
-            Err(DecodeError::Syntax),
-            "{:?}",
-            String::from_utf8_lossy(body)
-        );
-    }
+    ]);
 }
 
 /// Found by `batch`: a number-like run with two decimal points, long enough for simd-json's
@@ -57,11 +41,15 @@ fn garbage_after_a_long_number_is_not_json() {
 /// own, so a batch item disagreed with the body it came from).
 #[test]
 fn a_long_number_with_two_points_is_not_json() {
-    for body in [
+    refused_as_syntax(&[
         &b"[77733000001.5777330003800438349363730.5]"[..],
         b"{\"b\": [1.5777330003800438349363730.5]}",
         b"[1.5777330003800438349363730e5e5]",
-    ] {
+    ]);
+}
+
+fn refused_as_syntax(bodies: &[&[u8]]) {
+    for body in bodies {
         let mut buf = body.to_vec();
         assert_eq!(
             decode(&mut buf).map(|_| ()),

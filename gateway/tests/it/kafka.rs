@@ -715,19 +715,25 @@ impl Drop for OwnPostgres {
     }
 }
 
+/// A gateway in Kafka mode on `postgres`, publishing to `topic`, with the order-paid type.
+async fn kafka_gateway_on(postgres: &OwnPostgres, topic: &str) -> TestGateway {
+    let (brokers, topic, url) = (brokers(), topic.to_owned(), postgres.url());
+    let gw = TestGateway::start_on_database(url, move |config| {
+        config.queue = gateway::QueueKind::Kafka;
+        config.kafka_brokers = brokers;
+        config.kafka_topic = topic;
+    })
+    .await;
+    gw.event_type(order_paid()).await;
+    gw
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_under_the_consumer_loses_and_doubles_nothing() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let postgres = OwnPostgres::start();
     let topic = format!("events-{}", uuid::Uuid::new_v4().simple());
-    let (brokers, topic_for_config, url) = (brokers(), topic.clone(), postgres.url());
-    let gw = TestGateway::start_on_database(url, move |config| {
-        config.queue = gateway::QueueKind::Kafka;
-        config.kafka_brokers = brokers;
-        config.kafka_topic = topic_for_config;
-    })
-    .await;
-    gw.event_type(order_paid()).await;
+    let gw = kafka_gateway_on(&postgres, &topic).await;
     let _consumer = ConsumerProcess::start(&gw, &topic, "restart");
     let mut acknowledged = Vec::new();
     for n in 0..100 {
@@ -851,14 +857,7 @@ async fn a_consumer_stuck_on_an_unreachable_store_says_so_and_recovers() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let postgres = OwnPostgres::start();
     let topic = format!("events-{}", uuid::Uuid::new_v4().simple());
-    let (to_brokers, topic_for_config, url) = (brokers(), topic.clone(), postgres.url());
-    let gw = TestGateway::start_on_database(url, move |config| {
-        config.queue = gateway::QueueKind::Kafka;
-        config.kafka_brokers = to_brokers;
-        config.kafka_topic = topic_for_config;
-    })
-    .await;
-    gw.event_type(order_paid()).await;
+    let gw = kafka_gateway_on(&postgres, &topic).await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let _consumer = ConsumerProcess::start_with(
