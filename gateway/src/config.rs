@@ -89,12 +89,12 @@ pub struct Config {
     pub kafka_topic: String,
     #[command(flatten)]
     pub topics: consumer::config::TopicArgs,
-    /// How long the producer waits to fill a batch, in milliseconds.
-    #[arg(long, env = "SLUICE_KAFKA_LINGER_MS", default_value = "1")]
-    pub kafka_linger_ms: u64,
-    /// How long a delivery may take before the event is answered 503, in milliseconds.
-    #[arg(long, env = "SLUICE_KAFKA_DELIVERY_TIMEOUT_MS", default_value = "5000")]
-    pub kafka_delivery_timeout_ms: u64,
+    /// How long the producer waits to fill a batch (e.g. 1ms).
+    #[arg(long, env = "SLUICE_KAFKA_LINGER", default_value = "1ms", value_parser = parse_duration)]
+    pub kafka_linger: Duration,
+    /// How long a delivery may take before the event is answered 503 (e.g. 5s).
+    #[arg(long, env = "SLUICE_KAFKA_DELIVERY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub kafka_delivery_timeout: Duration,
     /// Most events buffered in the producer before new ones get 503.
     #[arg(long, env = "SLUICE_KAFKA_MAX_BUFFERED", default_value = "100000")]
     pub kafka_max_buffered: NonZeroU32,
@@ -140,9 +140,9 @@ pub struct Config {
     /// Largest request head (request line and headers), in bytes; more is a 431.
     #[arg(long, env = "SLUICE_MAX_HEADER_BYTES", default_value = "16384", value_parser = clap::value_parser!(u32).range(8192..=1048576))]
     pub max_header_bytes: u32,
-    /// Seconds to let in-flight requests finish after SIGTERM.
-    #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value = "20")]
-    pub shutdown_grace_seconds: u64,
+    /// How long in-flight requests may take to finish after SIGTERM (e.g. 20s).
+    #[arg(long, env = "SLUICE_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
     /// Log as JSON lines (for production) rather than for a terminal.
     #[arg(long, env = "SLUICE_LOG_JSON")]
     pub log_json: bool,

@@ -6,8 +6,8 @@ use http::StatusCode;
 use percent_encoding::percent_decode_str;
 
 use crate::auth::{Caller, Scope};
-use crate::body;
 use crate::error::ApiError;
+use crate::http_body;
 use crate::registry::form_pairs;
 use crate::routes::HttpResponse;
 use crate::state::AppState;
@@ -26,7 +26,7 @@ pub(crate) async fn get(
     let contact = consumer::contacts::contact(&state.db, &caller.store_id, &email)
         .await?
         .ok_or(ApiError::NotFound("contact"))?;
-    Ok(body::json(StatusCode::OK, &contact))
+    Ok(http_body::json(StatusCode::OK, &contact))
 }
 
 /// `GET /v1/contacts/{email}/activities?limit=N&before=CURSOR`
@@ -65,7 +65,7 @@ pub(crate) async fn activities(
         let cursor = URL_SAFE_NO_PAD.encode(format!("{received}|{event}"));
         format!("/v1/contacts/{email}/activities?limit={limit}&before={cursor}")
     });
-    Ok(body::json(
+    Ok(http_body::json(
         StatusCode::OK,
         &serde_json::json!({ "results": page.results, "links": { "next": next } }),
     ))

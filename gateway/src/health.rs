@@ -2,14 +2,14 @@
 
 use http::StatusCode;
 
-use crate::body;
 use crate::error::ApiError;
+use crate::http_body;
 use crate::routes::HttpResponse;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process answers.
 pub(crate) fn live() -> HttpResponse {
-    body::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+    http_body::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: the queue takes writes, the store answers, and the in-process consumer (if
@@ -32,7 +32,7 @@ pub(crate) async fn ready(state: &AppState) -> Result<HttpResponse, ApiError> {
         });
     }
     match consumer::db::ping(&state.db).await {
-        Ok(()) => Ok(body::json(
+        Ok(()) => Ok(http_body::json(
             StatusCode::OK,
             &serde_json::json!({"status": "ready", "queue": "ok", "store": "ok"}),
         )),

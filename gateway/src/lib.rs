@@ -4,11 +4,11 @@
 //! configuration, installs telemetry, binds and calls it, and tests call it on port 0.
 
 mod auth;
-mod body;
 pub mod config;
 mod contacts;
 mod error;
 mod health;
+mod http_body;
 mod ingest;
 pub mod metrics;
 mod queue;
@@ -132,8 +132,8 @@ fn kafka_config(config: &Config) -> queue::kafka::KafkaConfig {
         brokers: config.kafka_brokers.clone(),
         topic: config.kafka_topic.clone(),
         layout: (&config.topics).into(),
-        linger: std::time::Duration::from_millis(config.kafka_linger_ms),
-        delivery_timeout: std::time::Duration::from_millis(config.kafka_delivery_timeout_ms),
+        linger: config.kafka_linger,
+        delivery_timeout: config.kafka_delivery_timeout,
         max_buffered: config.kafka_max_buffered.get(),
     }
 }

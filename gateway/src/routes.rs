@@ -9,8 +9,8 @@ use http::{header, Method, Request, Response, Version};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use crate::body::RequestBody;
 use crate::error::ApiError;
+use crate::http_body::RequestBody;
 use crate::registry::{api_keys, deliveries, event_types, integrations, webhooks, workflows};
 use crate::state::AppState;
 use crate::{contacts, health, ingest, metrics};

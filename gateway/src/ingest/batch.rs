@@ -2,7 +2,7 @@
 //! JSON array or NDJSON. Each item is answered on its own; the good ones are made durable
 //! together, so one sync covers the whole batch.
 
-use crate::body::RequestBody;
+use crate::http_body::RequestBody;
 use http::request::Parts;
 use http::StatusCode;
 use schemas::batch::{BatchError, Framing};
@@ -14,8 +14,8 @@ use super::paths::{create_contact, find};
 use super::types::IngestType;
 use super::{idempotency_key, item_id, message, new_event_id, publish, require_contact};
 use crate::auth::{Caller, Scope};
-use crate::body::{self, content_type, read_limited};
 use crate::error::ApiError;
+use crate::http_body::{self, content_type, read_limited};
 use crate::queue::Message;
 use crate::routes::HttpResponse;
 use crate::state::AppState;
@@ -107,7 +107,7 @@ pub(crate) async fn batch(
         publish(state, messages).await?;
     }
     crate::metrics::report_accepted(ReceiveType::Api, accepted);
-    Ok(body::json(
+    Ok(http_body::json(
         StatusCode::OK,
         &serde_json::json!({ "results": results }),
     ))
@@ -121,7 +121,7 @@ async fn check_item(
     buf: &mut [u8],
     create_contact: bool,
 ) -> Result<ValidatedEvent, ApiError> {
-    let value = body::decode(buf)?;
+    let value = http_body::decode(buf)?;
     let event = ty
         .compiled
         .validate(&value)
@@ -137,7 +137,7 @@ async fn check_item(
 fn split(bytes: &[u8], framing: Framing) -> Result<Vec<Vec<u8>>, ApiError> {
     schemas::batch::split(bytes, framing, MAX_BATCH_EVENTS).map_err(|error| match error {
         BatchError::TooMany(_) => ApiError::PayloadTooLarge(error.to_string()),
-        BatchError::Decode(error) => body::decode_error(error),
+        BatchError::Decode(error) => http_body::decode_error(error),
         BatchError::NotAnArray => ApiError::BadRequest(error.to_string()),
     })
 }

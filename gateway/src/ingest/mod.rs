@@ -3,7 +3,7 @@
 //! made durable in the queue and only then answered 201.
 
 mod batch;
-mod body;
+mod event_body;
 mod idempotency;
 mod paths;
 mod types;

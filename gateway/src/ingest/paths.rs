@@ -3,18 +3,18 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::body::RequestBody;
+use crate::http_body::RequestBody;
 use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
 use schemas::ReceiveType;
 
-use super::body::{read_event, Accepts};
+use super::event_body::{read_event, Accepts};
 use super::idempotency::{self, Claim, Sender};
 use super::types::IngestType;
 use super::{idempotency_key, message, new_event_id, publish, report, require_contact};
 use crate::auth::{Caller, Scope};
-use crate::body::{self, check_declared_length};
 use crate::error::ApiError;
+use crate::http_body::{self, check_declared_length};
 use crate::routes::HttpResponse;
 use crate::state::AppState;
 
@@ -148,7 +148,7 @@ async fn accept_public(
 
 /// `OPTIONS` on the SDK path: the CORS preflight.
 pub(crate) fn sdk_preflight() -> HttpResponse {
-    let mut response = body::empty(StatusCode::NO_CONTENT);
+    let mut response = http_body::empty(StatusCode::NO_CONTENT);
     allow_any_origin(&mut response);
     let headers = response.headers_mut();
     headers.insert(
@@ -197,7 +197,7 @@ async fn accept_one(
     let mut buf = read_event(&parts.headers, incoming, max_event_bytes(state), accepts).await?;
     // Hashed before decoding, which rewrites the buffer in place.
     let body_hash_input = idempotency.map(|_| buf.clone());
-    let value = body::decode(&mut buf)?;
+    let value = http_body::decode(&mut buf)?;
     let event = ty
         .compiled
         .validate(&value)
@@ -219,7 +219,7 @@ async fn accept_one(
         _ => new_event_id(),
     };
     publish(state, vec![message(store_id, ty, event, id.clone())]).await?;
-    Ok(body::json(
+    Ok(http_body::json(
         StatusCode::CREATED,
         &serde_json::json!({ "id": id }),
     ))

@@ -1,14 +1,14 @@
 //! `POST /v1/api-keys` and the stored form of keys.
 
-use crate::body::RequestBody;
+use crate::http_body::RequestBody;
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use simd_json::prelude::*;
 use sqlx::{Any, AnyPool, Transaction};
 
 use crate::auth::{mint_key, Caller, NewKey, Scope, Scopes};
-use crate::body;
 use crate::error::{violation, ApiError};
+use crate::http_body;
 use crate::routes::HttpResponse;
 
 /// A key as the store holds it.
@@ -37,8 +37,8 @@ pub(crate) async fn create(
     incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::ApiKeysWrite)?;
-    let mut buf = body::read_json(headers, incoming).await?;
-    let value = body::decode(&mut buf)?;
+    let mut buf = http_body::read_json(headers, incoming).await?;
+    let value = http_body::decode(&mut buf)?;
     let mut violations = Vec::new();
     let (name, scopes) = {
         let Some(mut reader) = schemas::ObjectReader::new(&value, "", &mut violations) else {
@@ -98,7 +98,7 @@ pub(crate) async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok(body::json(
+    Ok(http_body::json(
         StatusCode::CREATED,
         &CreatedKey {
             id: &key.id,

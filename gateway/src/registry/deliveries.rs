@@ -1,7 +1,7 @@
 //! A subscription's deliveries: `POST /v1/webhooks/{id}/test`, `GET /v1/webhooks/{id}/deliveries`
 //! and `POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry`.
 
-use crate::body::RequestBody;
+use crate::http_body::RequestBody;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use consumer::webhooks::{outbox, EventKind, NewDelivery, Payload};
@@ -13,8 +13,8 @@ use sqlx::AnyPool;
 
 use super::{form_pairs, webhooks};
 use crate::auth::{Caller, Scope};
-use crate::body;
 use crate::error::{violation, ApiError};
+use crate::http_body;
 use crate::routes::HttpResponse;
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -43,18 +43,18 @@ pub(crate) async fn test(
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
     // The body is optional; when there is one it must be JSON.
-    let mut buf = body::read_limited(headers, incoming, 64 * 1024)
+    let mut buf = http_body::read_limited(headers, incoming, 64 * 1024)
         .await?
         .to_vec();
     let requested = if buf.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        if !body::is_json(headers) {
+        if !http_body::is_json(headers) {
             return Err(ApiError::UnsupportedMediaType(
                 "Content-Type must be application/json",
             ));
         }
-        let value = body::decode(&mut buf)?;
+        let value = http_body::decode(&mut buf)?;
         match value.get("type") {
             None => None,
             Some(kind) => Some(
@@ -89,7 +89,7 @@ pub(crate) async fn test(
         },
     )
     .await?;
-    Ok(body::json(
+    Ok(http_body::json(
         StatusCode::ACCEPTED,
         &TestQueued {
             delivery_id,
@@ -174,7 +174,7 @@ pub(crate) async fn list(
         }
         link
     });
-    Ok(body::json(
+    Ok(http_body::json(
         StatusCode::OK,
         &Page {
             results,
@@ -195,7 +195,7 @@ pub(crate) async fn retry(
         return Err(ApiError::NotFound("webhook"));
     }
     match outbox::retry_now(db, id, delivery_id).await? {
-        outbox::RetryNow::Queued(delivery) => Ok(body::json(StatusCode::ACCEPTED, &*delivery)),
+        outbox::RetryNow::Queued(delivery) => Ok(http_body::json(StatusCode::ACCEPTED, &*delivery)),
         outbox::RetryNow::InFlight => Err(ApiError::Conflict(
             "the delivery is being attempted right now; retry it once that attempt is recorded"
                 .into(),

@@ -1,7 +1,7 @@
 //! Custom event types (SPEC §4): created under an integration, read, replaced and deleted by id.
 //! The definition's rules live in `schemas`; this module stores definitions and answers HTTP.
 
-use crate::body::RequestBody;
+use crate::http_body::RequestBody;
 use http::{HeaderMap, StatusCode};
 use schemas::{Category, EventTypeDefinition, ReceiveType};
 use serde::Serialize;
@@ -9,8 +9,8 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use super::{integrations, to_json, Listing, Page};
 use crate::auth::{Caller, Scope};
-use crate::body;
 use crate::error::{ApiError, InternalError};
+use crate::http_body;
 use crate::routes::HttpResponse;
 
 /// An event type as answered: the definition plus what the registry adds.
@@ -82,7 +82,7 @@ pub(crate) async fn create(
     .await;
     conflict_on_alias(inserted, &event_type.definition)?;
     event_type.endpoint_url = endpoint_url(base_url, &caller.store_id, &event_type.definition);
-    Ok(body::json(StatusCode::CREATED, &event_type))
+    Ok(http_body::json(StatusCode::CREATED, &event_type))
 }
 
 /// `GET /v1/custom-integrations/{id}/custom-event-types/`
@@ -113,7 +113,7 @@ pub(crate) async fn list(
         .map(|row| from_row(row, base_url, &caller.store_id))
         .collect::<Result<Vec<_>, _>>()?;
     let path = format!("/v1/custom-integrations/{integration_id}/custom-event-types/");
-    Ok(body::json(
+    Ok(http_body::json(
         StatusCode::OK,
         &Listing::new(&path, page, results),
     ))
@@ -130,7 +130,7 @@ pub(crate) async fn get(
     let event_type = find(db, &caller.store_id, id, base_url)
         .await?
         .ok_or(ApiError::NotFound("custom event type"))?;
-    Ok(body::json(StatusCode::OK, &event_type))
+    Ok(http_body::json(StatusCode::OK, &event_type))
 }
 
 /// `PUT /v1/custom-event-types/{id}`: replaces the definition and bumps its version.
@@ -178,7 +178,7 @@ pub(crate) async fn replace(
     .await;
     conflict_on_alias(updated, &event_type.definition)?;
     event_type.endpoint_url = endpoint_url(base_url, &caller.store_id, &event_type.definition);
-    Ok(body::json(StatusCode::OK, &event_type))
+    Ok(http_body::json(StatusCode::OK, &event_type))
 }
 
 /// `DELETE /v1/custom-event-types/{id}`
@@ -197,7 +197,7 @@ pub(crate) async fn delete(
     if deleted == 0 {
         return Err(ApiError::NotFound("custom event type"));
     }
-    Ok(body::empty(StatusCode::NO_CONTENT))
+    Ok(http_body::empty(StatusCode::NO_CONTENT))
 }
 
 /// Removes an integration's event types, inside the integration's own delete.
@@ -221,8 +221,8 @@ async fn read_definition(
     incoming: &mut RequestBody,
     allow_private: bool,
 ) -> Result<EventTypeDefinition, ApiError> {
-    let mut buf = body::read_json(headers, incoming).await?;
-    let value = body::decode(&mut buf)?;
+    let mut buf = http_body::read_json(headers, incoming).await?;
+    let value = http_body::decode(&mut buf)?;
     let definition = EventTypeDefinition::parse(&value).map_err(ApiError::Unprocessable)?;
     if let Some(url) = &definition.webhook_url {
         if let Err(error) = consumer::webhooks::target::check_url(url, allow_private) {

@@ -1,15 +1,15 @@
 //! Custom integrations: `/v1/custom-integrations/…` (SPEC §4). An integration groups the event
 //! types of one external system.
 
-use crate::body::RequestBody;
+use crate::http_body::RequestBody;
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
 use super::{to_json, Listing, Page};
 use crate::auth::{Caller, Scope};
-use crate::body;
 use crate::error::{ApiError, InternalError};
+use crate::http_body;
 use crate::routes::HttpResponse;
 
 /// The writable part of an integration, as stored.
@@ -86,8 +86,8 @@ pub(crate) async fn create(
     incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomIntegrationsWrite)?;
-    let mut buf = body::read_json(headers, incoming).await?;
-    let changes = read_changes(&body::decode(&mut buf)?, true)?;
+    let mut buf = http_body::read_json(headers, incoming).await?;
+    let changes = read_changes(&http_body::decode(&mut buf)?, true)?;
     let integration = Integration {
         id: super::new_id(),
         body: IntegrationBody {
@@ -111,7 +111,7 @@ pub(crate) async fn create(
     .bind(&integration.updated_at)
     .execute(db)
     .await?;
-    Ok(body::json(StatusCode::CREATED, &integration))
+    Ok(http_body::json(StatusCode::CREATED, &integration))
 }
 
 /// `GET /v1/custom-integrations/`
@@ -135,7 +135,7 @@ pub(crate) async fn list(
         .into_iter()
         .map(from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(body::json(
+    Ok(http_body::json(
         StatusCode::OK,
         &Listing::new("/v1/custom-integrations/", page, results),
     ))
@@ -147,7 +147,7 @@ pub(crate) async fn get(db: &AnyPool, caller: &Caller, id: &str) -> Result<HttpR
     let integration = find(db, &caller.store_id, id)
         .await?
         .ok_or(ApiError::NotFound("custom integration"))?;
-    Ok(body::json(StatusCode::OK, &integration))
+    Ok(http_body::json(StatusCode::OK, &integration))
 }
 
 /// `PATCH /v1/custom-integrations/{id}`: changes only the properties present.
@@ -162,8 +162,8 @@ pub(crate) async fn patch(
     let mut integration = find(db, &caller.store_id, id)
         .await?
         .ok_or(ApiError::NotFound("custom integration"))?;
-    let mut buf = body::read_json(headers, incoming).await?;
-    let changes = read_changes(&body::decode(&mut buf)?, false)?;
+    let mut buf = http_body::read_json(headers, incoming).await?;
+    let changes = read_changes(&http_body::decode(&mut buf)?, false)?;
     let current = &mut integration.body;
     if let Some(name) = changes.name {
         current.name = name;
@@ -190,7 +190,7 @@ pub(crate) async fn patch(
     .bind(&caller.store_id)
     .execute(db)
     .await?;
-    Ok(body::json(StatusCode::OK, &integration))
+    Ok(http_body::json(StatusCode::OK, &integration))
 }
 
 /// `DELETE /v1/custom-integrations/{id}`: its event types go with it.
@@ -212,7 +212,7 @@ pub(crate) async fn delete(
         return Err(ApiError::NotFound("custom integration"));
     }
     tx.commit().await?;
-    Ok(body::empty(StatusCode::NO_CONTENT))
+    Ok(http_body::empty(StatusCode::NO_CONTENT))
 }
 
 /// Whether the store has this integration.

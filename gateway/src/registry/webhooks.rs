@@ -1,7 +1,7 @@
 //! Webhook subscriptions: `/v1/webhooks…` (SPEC §7). This module stores subscriptions; the
 //! consumer's dispatcher delivers to them.
 
-use crate::body::RequestBody;
+use crate::http_body::RequestBody;
 use consumer::webhooks::{sign, target, EventKind, DISABLED, ENABLED};
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
@@ -10,8 +10,8 @@ use sqlx::AnyPool;
 
 use super::{integrations, Listing, Page};
 use crate::auth::{Caller, Scope};
-use crate::body;
 use crate::error::ApiError;
+use crate::http_body;
 use crate::routes::HttpResponse;
 
 /// Subscriptions per store: each event fans out to every matching one inside the consumer's
@@ -196,8 +196,8 @@ pub(crate) async fn create(
     incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WebhooksWrite)?;
-    let mut buf = body::read_json(headers, incoming).await?;
-    let changes = read_changes(&body::decode(&mut buf)?, true, allow_private)?;
+    let mut buf = http_body::read_json(headers, incoming).await?;
+    let changes = read_changes(&http_body::decode(&mut buf)?, true, allow_private)?;
     check_filter(db, &caller.store_id, &changes).await?;
     let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhooks WHERE store_id = $1")
         .bind(&caller.store_id)
@@ -245,7 +245,7 @@ pub(crate) async fn create(
     .bind(&webhook.updated_at)
     .execute(db)
     .await?;
-    Ok(body::json(StatusCode::CREATED, &webhook))
+    Ok(http_body::json(StatusCode::CREATED, &webhook))
 }
 
 /// `GET /v1/webhooks`
@@ -265,7 +265,7 @@ pub(crate) async fn list(
     .fetch_all(db)
     .await?;
     let results: Vec<Webhook> = rows.into_iter().map(from_row).collect();
-    Ok(body::json(
+    Ok(http_body::json(
         StatusCode::OK,
         &Listing::new("/v1/webhooks", page, results),
     ))
@@ -277,7 +277,7 @@ pub(crate) async fn get(db: &AnyPool, caller: &Caller, id: &str) -> Result<HttpR
     let webhook = find(db, &caller.store_id, id)
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
-    Ok(body::json(StatusCode::OK, &webhook))
+    Ok(http_body::json(StatusCode::OK, &webhook))
 }
 
 /// `PATCH /v1/webhooks/{id}`: changes only the properties present. Setting `isActive: true`
@@ -296,8 +296,8 @@ pub(crate) async fn patch(
     if find(db, &caller.store_id, id).await?.is_none() {
         return Err(ApiError::NotFound("webhook"));
     }
-    let mut buf = body::read_json(headers, incoming).await?;
-    let changes = read_changes(&body::decode(&mut buf)?, false, allow_private)?;
+    let mut buf = http_body::read_json(headers, incoming).await?;
+    let changes = read_changes(&http_body::decode(&mut buf)?, false, allow_private)?;
     check_filter(db, &caller.store_id, &changes).await?;
     let types = changes.types.map(|kinds| {
         kinds
@@ -335,7 +335,7 @@ pub(crate) async fn patch(
         _ => find(db, &caller.store_id, id).await?,
     }
     .ok_or(ApiError::NotFound("webhook"))?;
-    Ok(body::json(StatusCode::OK, &webhook))
+    Ok(http_body::json(StatusCode::OK, &webhook))
 }
 
 /// `DELETE /v1/webhooks/{id}`: its deliveries go with it.
@@ -362,7 +362,7 @@ pub(crate) async fn delete(
         return Err(ApiError::NotFound("webhook"));
     }
     tx.commit().await?;
-    Ok(body::empty(StatusCode::NO_CONTENT))
+    Ok(http_body::empty(StatusCode::NO_CONTENT))
 }
 
 type Row = (

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::body::RequestBody;
+use crate::http_body::RequestBody;
 use consumer::workflows::{Action, Template, Trigger, WorkflowDefinition, WorkflowStatus};
 use http::{HeaderMap, StatusCode};
 use schemas::{Category, CompiledEventType, EventTypeDefinition, Violation};
@@ -13,8 +13,8 @@ use sqlx::AnyPool;
 
 use super::{to_json, Listing, Page};
 use crate::auth::{Caller, Scope};
-use crate::body;
 use crate::error::{ApiError, InternalError};
+use crate::http_body;
 use crate::routes::HttpResponse;
 
 const MAX_ACTIONS: usize = 20;
@@ -289,8 +289,8 @@ pub(crate) async fn create(
     incoming: &mut RequestBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WorkflowsWrite)?;
-    let mut buf = body::read_json(headers, incoming).await?;
-    let changes = read_changes(&body::decode(&mut buf)?, true)?;
+    let mut buf = http_body::read_json(headers, incoming).await?;
+    let changes = read_changes(&http_body::decode(&mut buf)?, true)?;
     let (Some(name), Some(trigger), Some(actions)) =
         (changes.name, changes.trigger, changes.actions)
     else {
@@ -335,7 +335,7 @@ pub(crate) async fn create(
     .bind(&workflow.updated_at)
     .execute(db)
     .await?;
-    Ok(body::json(StatusCode::CREATED, &workflow))
+    Ok(http_body::json(StatusCode::CREATED, &workflow))
 }
 
 /// `GET /v1/workflows`
@@ -359,7 +359,7 @@ pub(crate) async fn list(
         .into_iter()
         .map(from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(body::json(
+    Ok(http_body::json(
         StatusCode::OK,
         &Listing::new("/v1/workflows", page, results),
     ))
@@ -371,7 +371,7 @@ pub(crate) async fn get(db: &AnyPool, caller: &Caller, id: &str) -> Result<HttpR
     let workflow = find(db, &caller.store_id, id)
         .await?
         .ok_or(ApiError::NotFound("workflow"))?;
-    Ok(body::json(StatusCode::OK, &workflow))
+    Ok(http_body::json(StatusCode::OK, &workflow))
 }
 
 /// `PATCH /v1/workflows/{id}`: changes only the properties present (`actions` as a whole).
@@ -386,8 +386,8 @@ pub(crate) async fn patch(
     let mut workflow = find(db, &caller.store_id, id)
         .await?
         .ok_or(ApiError::NotFound("workflow"))?;
-    let mut buf = body::read_json(headers, incoming).await?;
-    let changes = read_changes(&body::decode(&mut buf)?, false)?;
+    let mut buf = http_body::read_json(headers, incoming).await?;
+    let changes = read_changes(&http_body::decode(&mut buf)?, false)?;
     let definition = &mut workflow.definition;
     if let Some(name) = changes.name {
         definition.name = name;
@@ -415,7 +415,7 @@ pub(crate) async fn patch(
     .bind(&caller.store_id)
     .execute(db)
     .await?;
-    Ok(body::json(StatusCode::OK, &workflow))
+    Ok(http_body::json(StatusCode::OK, &workflow))
 }
 
 /// `DELETE /v1/workflows/{id}`
@@ -434,7 +434,7 @@ pub(crate) async fn delete(
     if deleted == 0 {
         return Err(ApiError::NotFound("workflow"));
     }
-    Ok(body::empty(StatusCode::NO_CONTENT))
+    Ok(http_body::empty(StatusCode::NO_CONTENT))
 }
 
 type Row = (String, String, String, String);

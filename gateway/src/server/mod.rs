@@ -29,7 +29,7 @@ pub(crate) async fn serve(
 ) {
     let config = state.config.clone();
     let connections = Arc::new(Semaphore::new(config.max_connections.get() as usize));
-    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let grace = config.shutdown_grace;
     let timeouts = Timeouts {
         header: config.header_timeout,
         idle: config.idle_timeout,

@@ -520,7 +520,7 @@ async fn a_stalled_broker_gets_503s_and_nothing_acknowledged_is_lost() {
         config.queue = gateway::QueueKind::Kafka;
         config.kafka_brokers = brokers;
         config.kafka_topic = topic_for_config;
-        config.kafka_delivery_timeout_ms = 1500;
+        config.kafka_delivery_timeout = Duration::from_millis(1500);
     })
     .await;
     gw.event_type(order_paid()).await;

@@ -1,12 +1,12 @@
 //! Reading event bodies: bounded before they are read whole, JSON or (on webhook paths)
 //! form-encoded, decoded once by `schemas::decode`.
 
-use crate::body::RequestBody;
+use crate::http_body::RequestBody;
 use bytes::Bytes;
 use http::HeaderMap;
 
-use crate::body::{content_type, read_limited};
 use crate::error::ApiError;
+use crate::http_body::{content_type, read_limited};
 
 /// How a path accepts bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

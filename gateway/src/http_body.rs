@@ -1,4 +1,6 @@
-//! Reading request bodies with a bound, and writing JSON answers.
+//! HTTP bodies for every route: request bodies read with a bound and a timeout (knowing whether
+//! they were read to the end), and JSON answers. Event bodies add their media types in
+//! `ingest::event_body`.
 
 use std::time::Duration;
 
