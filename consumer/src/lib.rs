@@ -1,6 +1,9 @@
 //! Sluice's consumer: reads event envelopes from the queue and turns them into effects
 //! (contacts, activities, workflows, outbound webhooks). It also owns the store's schema,
 //! because it is the lowest layer that both the gateway and the consumer binary share.
+//!
+//! [`run`] is the whole consumer process; `main` only parses configuration, installs
+//! telemetry and binds.
 
 pub mod clock;
 pub mod config;
@@ -14,3 +17,86 @@ pub mod metrics;
 pub mod ops;
 pub mod webhooks;
 pub mod workflows;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::health::Health;
+use crate::kafka::{KafkaSource, KafkaSourceConfig};
+
+/// Why the consumer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("connecting to the store: {0}")]
+    Store(#[from] db::DbError),
+    #[error("creating the topics on the Kafka brokers at {brokers} (--kafka-brokers): {source}")]
+    Topics {
+        brokers: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("joining the consumer group: {0}")]
+    Group(#[source] rdkafka::error::KafkaError),
+    #[error("starting the webhook client: {0}")]
+    Webhooks(String),
+}
+
+/// Consumes the events topic into the store until `shutdown` resolves: joins the group, runs
+/// workflows and delivers webhooks, serves `/metrics`, `/healthz` and `/readyz` on
+/// `ops_listener`; then finishes the batch in hand, commits its offsets and returns.
+pub async fn run(
+    config: Config,
+    metrics: PrometheusHandle,
+    ops_listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let db = db::connect(&config.database_url).await?;
+    tracing::info!(brokers = %config.kafka_brokers, topic = %config.kafka_topic, "checking the topics");
+    kafka::ensure_topics(
+        &config.kafka_brokers,
+        &config.kafka_topic,
+        (&config.topics).into(),
+    )
+    .await
+    .map_err(|source| StartError::Topics {
+        brokers: config.kafka_brokers.clone(),
+        source,
+    })?;
+    let source = KafkaSource::new(&KafkaSourceConfig {
+        brokers: config.kafka_brokers.clone(),
+        topic: config.kafka_topic.clone(),
+        group: config.group.clone(),
+    })
+    .map_err(StartError::Group)?;
+    let dispatcher = webhooks::Dispatcher::new(db.clone(), config.delivery.delivery_config())
+        .map_err(|e| StartError::Webhooks(e.to_string()))?;
+    let wake = dispatcher.wake();
+    let health = Arc::new(Health::new(config.consume.stuck_after));
+    let stop = CancellationToken::new();
+    let stopping = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopping.cancel();
+    });
+    let ops = ops::Ops {
+        metrics,
+        db: db.clone(),
+        health: health.clone(),
+        broker: source.broker_probe(),
+    };
+    let serving = tokio::spawn(ops::serve(ops_listener, ops, stop.clone()));
+    tracing::info!(group = %config.group, topic = %config.kafka_topic, "consuming");
+    let delivering = tokio::spawn(dispatcher.run(stop.clone()));
+    let source = consume::run(source, db.clone(), wake, health, stop).await;
+    source.commit_now();
+    let _ = delivering.await;
+    let _ = serving.await;
+    db.close().await;
+    tracing::info!("consumer stopped");
+    Ok(())
+}

@@ -52,14 +52,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let db = consumer::db::connect(&config.storage.database_url()).await?;
-    if let Some(first) = registry::stores::create_first(&db)
-        .await
-        .map_err(StartError::FirstStore)?
-    {
-        // Shown once: the only time the admin key's secret exists outside its holder's hands.
-        tracing::info!(store_id = %first.store_id, "created the first store; its admin key is printed on stdout");
-        println!("{}", serde_json::to_string(&first).unwrap_or_default());
-    }
     let background = CancellationToken::new();
     let runs_consumer = config.runs_consumer();
     let health = Arc::new(consumer::health::Health::new(config.consume.stuck_after));
@@ -183,6 +175,20 @@ async fn housekeeping(state: state::AppState, stop: CancellationToken) {
             }
         }
     }
+}
+
+/// Creates the first store and its admin key when the store holds none yet (a fresh data
+/// directory); `main` prints it, the only time the key's secret exists outside its holder's
+/// hands.
+pub async fn create_first_store(
+    storage: &StorageConfig,
+) -> Result<Option<CreatedStore>, StartError> {
+    let db = consumer::db::connect(&storage.database_url()).await?;
+    let created = registry::stores::create_first(&db)
+        .await
+        .map_err(StartError::FirstStore)?;
+    db.close().await;
+    Ok(created)
 }
 
 /// Creates a store and its admin key (`gateway store create`).

@@ -35,6 +35,10 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(anyhow::Error::msg)
                 .context("installing the metrics recorder")?;
             let config = cli.serve;
+            if let Some(first) = gateway::create_first_store(&config.storage).await? {
+                tracing::info!(store_id = %first.store_id, "created the first store; its admin key is printed on stdout");
+                println!("{}", serde_json::to_string(&first)?);
+            }
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
