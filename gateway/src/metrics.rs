@@ -127,3 +127,8 @@ fn receive_type_label(path: ReceiveType) -> &'static str {
 pub(crate) fn report_connection_timeout() {
     metrics::counter!("sluice_http_connection_timeouts_total").increment(1);
 }
+
+/// A quiet client connection closed to make room for a new one at the connection limit.
+pub(crate) fn report_connection_shed() {
+    metrics::counter!("sluice_http_connections_shed_total").increment(1);
+}

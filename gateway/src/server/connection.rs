@@ -8,10 +8,11 @@
 //! Hyper's own answers to unparsable requests (400, 414, 431) carry no body; [`Watched`] swaps
 //! them for problem+json answers on their way out.
 
+use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -102,6 +103,13 @@ impl Activity {
         self.writes.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// With no request in the service, when bytes last moved (milliseconds since the
+    /// connection began); `None` while a request is being served.
+    fn quiet_since(&self) -> Option<u64> {
+        (self.in_flight.load(Ordering::Relaxed) == 0)
+            .then(|| self.last_moved.load(Ordering::Relaxed))
+    }
+
     /// Whether a write now can only be hyper answering a head it could not parse: an HTTP/1
     /// head is pending, no request reached the service, and nothing was written since.
     fn answering_unparsable_head(&self) -> bool {
@@ -151,9 +159,60 @@ impl Drop for InFlight {
     }
 }
 
+/// The connections being served, so that at the connection limit the one quiet the longest
+/// (a socket that sent nothing, or an idle keep-alive) makes room for a new client instead of
+/// the new client waiting out its timeout.
+#[derive(Debug, Default)]
+pub(crate) struct Connections {
+    open: Mutex<HashMap<u64, (Arc<Activity>, CancellationToken)>>,
+    next: AtomicU64,
+}
+
+impl Connections {
+    /// Registers a connection; its token is cancelled if it is chosen to make room.
+    pub(crate) fn add(&self, activity: Arc<Activity>) -> (u64, CancellationToken) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let evict = CancellationToken::new();
+        self.lock().insert(id, (activity, evict.clone()));
+        (id, evict)
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Closes the connection with no request in flight whose bytes moved longest ago; false
+    /// when every connection is serving a request.
+    pub(crate) fn shed_quietest(&self) -> bool {
+        let open = self.lock();
+        let quietest = open
+            .iter()
+            .filter(|(_, (_, evict))| !evict.is_cancelled())
+            .filter_map(|(id, (activity, _))| {
+                let since = activity.quiet_since()?;
+                Some((activity.started + Duration::from_millis(since), *id))
+            })
+            .min();
+        match quietest.and_then(|(_, id)| open.get(&id)) {
+            Some((_, evict)) => {
+                evict.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Arc<Activity>, CancellationToken)>> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Runs `connection` until it ends, runs out of time, or shutdown: on `stop` it finishes the
-/// request in flight (`graceful` asks it to; idle connections close at once), and on `abort`
-/// it is dropped.
+/// request in flight (`graceful` asks it to; idle connections close at once), on `abort` it is
+/// dropped, and on `evict` (chosen to make room at the connection limit) it is closed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn drive<C: std::future::Future>(
     connection: C,
     graceful: impl Fn(Pin<&mut C>),
@@ -161,6 +220,7 @@ pub(crate) async fn drive<C: std::future::Future>(
     timeouts: Timeouts,
     stop: CancellationToken,
     abort: CancellationToken,
+    evict: CancellationToken,
 ) -> Option<C::Output> {
     tokio::pin!(connection);
     let mut check = activity.started + timeouts.header;
@@ -184,6 +244,10 @@ pub(crate) async fn drive<C: std::future::Future>(
                 graceful(connection.as_mut());
             }
             () = abort.cancelled() => return None,
+            () = evict.cancelled() => {
+                crate::metrics::report_connection_shed();
+                return None;
+            }
         }
     }
 }

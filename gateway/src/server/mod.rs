@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::routes;
 use crate::state::AppState;
-use connection::{Activity, Timeouts, Watched};
+use connection::{Activity, Connections, Timeouts, Watched};
 
 /// Serves until `shutdown` resolves, then drains for at most the configured grace period.
 pub(crate) async fn serve(
@@ -42,17 +42,9 @@ pub(crate) async fn serve(
     let builder = Arc::new(builder);
     let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
     let tracker = TaskTracker::new();
+    let open = Arc::new(Connections::default());
     tokio::pin!(shutdown);
     loop {
-        // Waiting for a permit before accepting keeps excess clients in the kernel's backlog
-        // instead of holding memory for them here.
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -64,6 +56,23 @@ pub(crate) async fn serve(
                 }
             },
             () = &mut shutdown => break,
+        };
+        // At the limit, the connection quiet the longest (a socket that sent nothing, an idle
+        // keep-alive) makes room, so such sockets cannot make a new client wait out their
+        // timeouts. If every connection is serving a request, the new one waits for a slot,
+        // and the clients after it wait in the kernel's backlog, not in memory here.
+        let permit = match connections.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                open.shed_quietest();
+                tokio::select! {
+                    permit = connections.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
         };
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
@@ -83,6 +92,8 @@ pub(crate) async fn serve(
             .serve_connection(TokioIo::new(io), service)
             .into_owned();
         let (stop, abort) = (stop.clone(), abort.clone());
+        let (id, evict) = open.add(activity.clone());
+        let open = open.clone();
         tracker.spawn(async move {
             let ended = connection::drive(
                 connection,
@@ -91,11 +102,13 @@ pub(crate) async fn serve(
                 timeouts,
                 stop,
                 abort,
+                evict,
             )
             .await;
             if let Some(Err(error)) = ended {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
+            open.remove(id);
             drop(permit);
         });
     }

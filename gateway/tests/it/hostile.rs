@@ -123,6 +123,53 @@ async fn idle_sockets_are_closed_and_cannot_starve_new_clients() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_limit_the_quietest_socket_makes_room_at_once() {
+    let gw = TestGateway::start_with(Backend::Sqlite, |config| {
+        // Timeouts far beyond the test: only shedding can serve the new client in time.
+        config.header_timeout = Duration::from_secs(60);
+        config.idle_timeout = Duration::from_secs(60);
+        config.max_connections = std::num::NonZeroU32::new(20).expect("non-zero");
+    })
+    .await;
+    // Bad input: every connection slot held by a socket that sends nothing.
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(TcpStream::connect(address(&gw)).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for round in 0..3 {
+        let started = Instant::now();
+        let reply = timeout(
+            Duration::from_secs(5),
+            gw.call(Method::GET, "/healthz", None, None),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: a new client waited over 5 s"));
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // The sockets that made room were closed; the server counts them.
+    let mut closed = 0;
+    for stream in &mut idle {
+        let mut probe = [0u8; 8];
+        if let Ok(Ok(0)) = timeout(Duration::from_millis(50), stream.read(&mut probe)).await {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "no idle socket was shed");
+    let metrics = gw.call(Method::GET, "/metrics", None, None).await;
+    assert!(metrics
+        .body
+        .as_str()
+        .expect("text")
+        .contains("sluice_http_connections_shed_total"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_trickled_byte_by_byte_are_cut_off_at_the_header_timeout() {
     let gw = TestGateway::start_with(Backend::Sqlite, short_timeouts).await;
     let mut stream = TcpStream::connect(address(&gw)).await.expect("connect");
