@@ -55,6 +55,26 @@ macro_rules! on_both_stores {
     };
 }
 
+/// Polls `check` every 100 ms until it answers `Some`, and fails the test naming `what` if that
+/// takes longer than `limit`. Tests wait for what they expect this way, never with a fixed sleep.
+pub async fn wait_until<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {limit:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A workspace binary beside this test binary (`cargo test --workspace` builds it).
 pub fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");

@@ -4,8 +4,7 @@
 //! restarted, the same message delivered twice, and a message that is not an envelope. The
 //! consumer binary also runs workflows and delivers signed webhooks, retrying a failure.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -14,17 +13,14 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{Backend, TestGateway};
+use crate::harness::{wait_until, Backend, TestGateway};
+use crate::processes::{
+    brokers, consumer_binary, free_port, ops, ops_until, ConsumerProcess, OwnBroker, OwnPostgres,
+};
 
 /// The Kafka tests run one at a time: each starts gateways, consumers and sometimes a broker,
 /// which together would starve two cores and turn timeouts into noise.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn brokers() -> String {
-    std::env::var("SLUICE_TEST_KAFKA_BROKERS").expect(
-        "SLUICE_TEST_KAFKA_BROKERS is not set: run the tests with ./scripts/test, which starts a broker",
-    )
-}
 
 /// A gateway in Kafka mode on a fresh PostgreSQL database and a fresh topic.
 async fn kafka_gateway() -> (TestGateway, String) {
@@ -49,92 +45,6 @@ fn order_paid() -> serde_json::Value {
         "fields": [{"id": "email", "name": "Email", "type": "email", "required": true, "isPrimaryKey": true},
                    {"id": "n", "name": "N", "type": "integer", "required": true}]
     })
-}
-
-fn consumer_binary() -> PathBuf {
-    crate::harness::binary("consumer")
-}
-
-struct ConsumerProcess(Child);
-
-impl ConsumerProcess {
-    fn start(gw: &TestGateway, topic: &str, group: &str) -> ConsumerProcess {
-        ConsumerProcess::start_on(&brokers(), gw, topic, group)
-    }
-
-    fn start_on(brokers: &str, gw: &TestGateway, topic: &str, group: &str) -> ConsumerProcess {
-        ConsumerProcess::start_with(
-            brokers,
-            gw,
-            topic,
-            group,
-            &["--metrics-listen", "127.0.0.1:0"],
-        )
-    }
-
-    /// With `extra` flags after the usual ones (they may repeat one, and then win).
-    fn start_with(
-        brokers: &str,
-        gw: &TestGateway,
-        topic: &str,
-        group: &str,
-        extra: &[&str],
-    ) -> ConsumerProcess {
-        let child = Command::new(consumer_binary())
-            .args([
-                "--kafka-brokers",
-                brokers,
-                "--kafka-topic",
-                topic,
-                "--group",
-                group,
-            ])
-            // Webhook receivers in these tests listen on loopback; retries come quickly.
-            .args([
-                "--allow-private-targets",
-                "--webhook-retry-schedule",
-                "100ms,200ms,400ms",
-            ])
-            .arg("--database-url")
-            .arg(gw.storage.database_url.as_deref().expect("database url"))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(if std::env::var_os("SLUICE_TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .expect("start consumer");
-        ConsumerProcess(child)
-    }
-
-    /// SIGTERM: the consumer finishes its batch, commits, leaves the group and exits.
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                assert!(status.success(), "the consumer exited with {status}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the consumer did not stop within 30 s of SIGTERM");
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for ConsumerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// Posts one order-paid event to the webhook path, whatever the answer.
@@ -451,65 +361,6 @@ async fn duplicates_change_nothing_and_poison_messages_are_dead_lettered() {
     );
 }
 
-/// A broker of this test's own, so pausing it disturbs no other test.
-struct OwnBroker {
-    child: Child,
-    brokers: String,
-}
-
-impl OwnBroker {
-    async fn start() -> OwnBroker {
-        let bin = std::env::var("SLUICE_TEST_TANSU")
-            .expect("SLUICE_TEST_TANSU is not set: run the tests with ./scripts/test");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(std::time::Instant::now() < deadline, "tansu did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        OwnBroker {
-            child,
-            brokers: format!("127.0.0.1:{port}"),
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.signal("-CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_broker_gets_503s_and_nothing_acknowledged_is_lost() {
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -607,111 +458,6 @@ async fn a_stalled_broker_gets_503s_and_nothing_acknowledged_is_lost() {
             "acknowledged events missing: {stored:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// A PostgreSQL server of this test's own, so restarting it disturbs no other test.
-struct OwnPostgres {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl OwnPostgres {
-    fn start() -> OwnPostgres {
-        let bin = PathBuf::from(
-            std::env::var("SLUICE_TEST_POSTGRES_BIN")
-                .expect("SLUICE_TEST_POSTGRES_BIN is not set: run the tests with ./scripts/test"),
-        );
-        let dir = tempfile::tempdir().expect("dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let server = OwnPostgres { bin, dir, port };
-        if server.as_root() {
-            // PostgreSQL refuses to run as root; the Debian package made the postgres user.
-            let status = Command::new("chown")
-                .args(["postgres:", &server.dir.path().display().to_string()])
-                .status()
-                .expect("chown");
-            assert!(status.success());
-        }
-        let data = server.dir.path().join("data");
-        server.run(
-            "initdb",
-            &[
-                "-D",
-                &data.display().to_string(),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "--no-sync",
-            ],
-        );
-        server.pg_ctl("start");
-        server
-    }
-
-    fn as_root(&self) -> bool {
-        Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout.starts_with(b"0"))
-            .unwrap_or(false)
-    }
-
-    /// A PostgreSQL tool, run as the postgres user when this test runs as root.
-    fn tool(&self, tool: &str) -> Command {
-        let program = self.bin.join(tool);
-        if self.as_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
-            command
-        } else {
-            Command::new(program)
-        }
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) {
-        let mut command = self.tool(tool);
-        let output = command.args(args).output().expect("run a PostgreSQL tool");
-        assert!(
-            output.status.success(),
-            "{tool}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    fn pg_ctl(&self, action: &str) {
-        let data = self.dir.path().join("data").display().to_string();
-        let log = self.dir.path().join("server.log").display().to_string();
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
-            self.port,
-            self.dir.path().display()
-        );
-        self.run(
-            "pg_ctl",
-            &[
-                "-D", &data, "-l", &log, "-w", "-t", "60", "-m", "fast", "-o", &options, action,
-            ],
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data").display().to_string();
-        let _ = self
-            .tool("pg_ctl")
-            .args(["-D", &data, "-m", "immediate", "stop"])
-            .output();
     }
 }
 
@@ -818,40 +564,6 @@ async fn the_consumer_binary_runs_workflows_and_delivers_signed_webhooks() {
     assert_eq!(contact.body["fields"], json!({"lastN": 7}));
 }
 
-/// A free loopback port for a process this test starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// GET on the consumer's operations port: status and body.
-async fn ops(port: u16, path: &str) -> (StatusCode, String) {
-    let response = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
-        .await
-        .expect("ops endpoint answers");
-    let status = response.status();
-    (status, response.text().await.expect("text"))
-}
-
-/// Polls the ops endpoint until `path` answers `status`, for at most `limit`.
-async fn ops_until(port: u16, path: &str, status: StatusCode, limit: Duration) -> String {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await {
-            if response.status() == status {
-                return response.text().await.expect("text");
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{path} did not answer {status} within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_stuck_on_an_unreachable_store_says_so_and_recovers() {
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -901,39 +613,33 @@ async fn a_consumer_stuck_on_an_unreachable_store_says_so_and_recovers() {
     // Not ready once the batch has failed past --stuck-after; the lag and the failing-batch
     // gauge say why.
     // (It may first say the store does not answer its ping; the stuck batch is what must show.)
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, why) = ops(port, "/readyz").await;
-        if status == StatusCode::SERVICE_UNAVAILABLE && why.contains("failing") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "readiness never reported the stuck batch: {status} {why}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, metrics) = ops(port, "/metrics").await;
-        let gauge = |name: &str| {
-            metrics
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        if gauge("sluice_consumer_lag_events ") >= 20.0
-            && gauge("sluice_consumer_failing_batch_seconds ") > 0.0
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "lag and failing-batch gauges did not show the stall:\n{metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_until(
+        Duration::from_secs(30),
+        "readiness to report the stuck batch",
+        || async {
+            let (status, why) = ops(port, "/readyz").await;
+            (status == StatusCode::SERVICE_UNAVAILABLE && why.contains("failing")).then_some(())
+        },
+    )
+    .await;
+    wait_until(
+        Duration::from_secs(30),
+        "the lag and failing-batch gauges to show the stall",
+        || async {
+            let (_, metrics) = ops(port, "/metrics").await;
+            let gauge = |name: &str| {
+                metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            (gauge("sluice_consumer_lag_events ") >= 20.0
+                && gauge("sluice_consumer_failing_batch_seconds ") > 0.0)
+                .then_some(())
+        },
+    )
+    .await;
 
     // The store is back: the batch goes through, readiness returns, every event is stored.
     postgres.pg_ctl("start");
@@ -1004,18 +710,14 @@ async fn the_consumer_binary_starts_cleanly_or_says_why_not() {
         .set("group.id", "metadata")
         .create()
         .expect("client");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let partitions = loop {
-        let found = admin
+    let partitions = wait_until(Duration::from_secs(30), "the topic to exist", || async {
+        admin
             .fetch_metadata(Some(&topic), Duration::from_secs(5))
             .ok()
             .and_then(|m| m.topics().first().map(|t| t.partitions().len()))
-            .unwrap_or(0);
-        if found > 0 || std::time::Instant::now() > deadline {
-            break found;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+            .filter(|found| *found > 0)
+    })
+    .await;
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(partitions, 4);

@@ -14,6 +14,7 @@ mod ingest;
 mod kafka;
 mod loadtest;
 mod operations;
+mod processes;
 mod refusals;
 mod registry;
 mod webhooks;
