@@ -323,30 +323,8 @@ async fn duplicates_change_nothing_and_poison_messages_are_dead_lettered() {
     assert!(ids.contains(&first.as_str()) && ids.contains(&last.as_str()));
     assert!(ids.contains(&"0196f0a0-0000-7000-8000-000000000001"));
 
-    // The poison message is on the dead-letter topic with its reason.
-    let reader: StreamConsumer = consumer::kafka::client_config(&brokers())
-        .set("group.id", format!("dlq-{}", uuid::Uuid::new_v4().simple()))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("reader");
-    reader
-        .subscribe(&[&consumer::kafka::dead_letter_topic(&topic)])
-        .expect("subscribe");
-    let mut reasons = Vec::new();
-    for _ in 0..2 {
-        let message = tokio::time::timeout(Duration::from_secs(20), reader.recv())
-            .await
-            .expect("a dead letter within 20 s")
-            .expect("message");
-        let headers = message.headers().expect("headers");
-        let reason = headers
-            .iter()
-            .find(|h| h.key == "sluice-reason")
-            .and_then(|h| h.value)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .expect("reason header");
-        reasons.push((message.payload().unwrap_or_default().to_vec(), reason));
-    }
+    // Both poison messages are on the dead-letter topic, each with its reason.
+    let reasons = dead_letters(&topic, 2, Duration::from_secs(20)).await;
     assert_eq!(reasons[0].0, b"{not an envelope".to_vec());
     assert!(
         reasons[0].1.starts_with("not an event envelope"),
