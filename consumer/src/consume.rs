@@ -2,7 +2,7 @@
 //! position. The position moves only after the effects are committed, so a crash replays the
 //! batch, and the event-id dedupe makes the replay change nothing.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,18 +83,21 @@ pub async fn run<S: Source>(
             metrics::report_lag(source.lag());
             continue;
         }
-        let mut events = Vec::with_capacity(batch.messages.len());
+        let mut events = Events::default();
         for message in &batch.messages {
             let mut buf = message.clone();
             match EventEnvelope::from_bytes(&mut buf) {
-                Ok(envelope) => events.push(Event { message, envelope }),
+                Ok(envelope) => {
+                    events.messages.push(message);
+                    events.envelopes.push(envelope);
+                }
                 Err(error) => {
                     // A poison message must not stop the queue: it is set aside, durably,
                     // before the position moves past it.
                     tracing::error!(%error, "dead-lettering a message that is not an event envelope");
                     metrics::report_malformed();
                     let reason = format!("not an event envelope: {error}");
-                    if !set_aside(&mut source, message, &reason, &health, &shutdown).await {
+                    if !set_aside_message(&mut source, message, &reason, &health, &shutdown).await {
                         return source;
                     }
                 }
@@ -105,13 +108,13 @@ pub async fn run<S: Source>(
         let mut backoff = Duration::from_millis(100);
         // Events already dead-lettered while an earlier try of this batch went on: a retry
         // after a transient fault must not set them aside twice.
-        let mut set_aside_ids = HashSet::new();
+        let mut set_aside = vec![false; events.envelopes.len()];
         loop {
             match store(
                 &db,
                 &mut source,
                 &events,
-                &mut set_aside_ids,
+                &mut set_aside,
                 &health,
                 &shutdown,
             )
@@ -147,49 +150,58 @@ pub async fn run<S: Source>(
     }
 }
 
-/// One readable message and its envelope.
-struct Event<'m> {
-    message: &'m [u8],
-    envelope: EventEnvelope,
+/// The readable messages of a batch and their envelopes, index for index.
+#[derive(Default)]
+struct Events<'m> {
+    messages: Vec<&'m [u8]>,
+    envelopes: Vec<EventEnvelope>,
 }
 
 /// Stores `events`' effects. When the store refuses the data, the batch is split in halves
-/// until the events it refuses stand alone; those are dead-lettered with the store's reason, and
-/// every other event is stored, in queue order. `Ok(None)`: shutdown came first.
+/// until the events it refuses stand alone; those are dead-lettered with the store's reason
+/// (and marked in `set_aside`), and every other event is stored, in queue order.
+/// `Ok(None)`: shutdown came first.
 async fn store<S: Source>(
     db: &AnyPool,
     source: &mut S,
-    events: &[Event<'_>],
-    set_aside_ids: &mut HashSet<String>,
+    events: &Events<'_>,
+    set_aside: &mut [bool],
     health: &Health,
     shutdown: &CancellationToken,
 ) -> Result<Option<Applied>, sqlx::Error> {
     let mut total = Applied::default();
-    // Slices still to store, last first, so that popping keeps queue order.
-    let mut pending: Vec<&[Event<'_>]> = vec![events];
-    while let Some(slice) = pending.pop() {
-        let envelopes: Vec<EventEnvelope> = slice
-            .iter()
-            .filter(|e| !set_aside_ids.contains(&e.envelope.id))
-            .map(|e| e.envelope.clone())
-            .collect();
+    // Index ranges still to store, last first, so that popping keeps queue order.
+    let mut pending = vec![0..events.envelopes.len()];
+    while let Some(range) = pending.pop() {
+        // Only a retry after some events were set aside needs a copy without them.
+        let envelopes: Cow<'_, [EventEnvelope]> = if set_aside[range.clone()].contains(&true) {
+            range
+                .clone()
+                .filter(|&i| !set_aside[i])
+                .map(|i| events.envelopes[i].clone())
+                .collect()
+        } else {
+            Cow::Borrowed(&events.envelopes[range.clone()])
+        };
         match contacts::apply(db, &envelopes).await {
             Ok(applied) => total.add(&applied),
             Err(ApplyError::Transient(error)) => return Err(error),
-            Err(ApplyError::Permanent(error)) if slice.len() == 1 => {
-                let event = &slice[0];
-                tracing::error!(%error, event_id = %event.envelope.id, "dead-lettering an event the store refuses");
+            Err(ApplyError::Permanent(error)) if range.len() == 1 => {
+                let at = range.start;
+                let event_id = &events.envelopes[at].id;
+                tracing::error!(%error, %event_id, "dead-lettering an event the store refuses");
                 metrics::report_dead_lettered("store_refused");
                 let reason = format!("the store refused the event: {error}");
-                if !set_aside(source, event.message, &reason, health, shutdown).await {
+                if !set_aside_message(source, events.messages[at], &reason, health, shutdown).await
+                {
                     return Ok(None);
                 }
-                set_aside_ids.insert(event.envelope.id.clone());
+                set_aside[at] = true;
             }
             Err(ApplyError::Permanent(_)) => {
-                let (left, right) = slice.split_at(slice.len() / 2);
-                pending.push(right);
-                pending.push(left);
+                let middle = range.start + range.len() / 2;
+                pending.push(middle..range.end);
+                pending.push(range.start..middle);
             }
         }
     }
@@ -197,7 +209,7 @@ async fn store<S: Source>(
 }
 
 /// Dead-letters `message`, retrying until the queue takes it; false if shutdown came first.
-async fn set_aside<S: Source>(
+async fn set_aside_message<S: Source>(
     source: &mut S,
     message: &[u8],
     reason: &str,
