@@ -142,7 +142,10 @@ pub(crate) fn decode_as<'a, T: Deserialize<'a>>(buf: &'a mut [u8]) -> Result<T, 
     if buf.is_empty() {
         return Err(DecodeError::Empty);
     }
-    scan::scan(buf)?;
+    // The same quick look as `decode`: most messages have nothing the scan would find.
+    if scan::needs_scan(buf) {
+        scan::scan(buf)?;
+    }
     simd_json::serde::from_slice(buf).map_err(|e| {
         if is_shape_error(e.error()) {
             DecodeError::Shape
