@@ -166,8 +166,12 @@ pub(crate) fn mint_key() -> NewKey {
 }
 
 fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    to_hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Lowercase hex, as key hashes (and idempotency scopes) are stored.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn decode_hex(text: &str) -> Option<[u8; 32]> {

@@ -9,7 +9,7 @@ use schemas::batch::{BatchError, Framing};
 use schemas::{ReceiveType, ValidatedEvent};
 use serde::Serialize;
 
-use super::idempotency::{self, Claim, Sender};
+use super::idempotency::{self, BodyHash, Claim, Sender};
 use super::paths::{create_contact, find};
 use super::types::IngestType;
 use super::{idempotency_key, item_id, message, new_event_id, publish, require_contact};
@@ -69,7 +69,8 @@ pub(crate) async fn batch(
     let batch_id = match idempotency {
         Some(key) if checked.iter().any(Result::is_ok) => {
             let sender = Sender::ApiKey(&caller.key_id);
-            let claim = Claim::new(&caller.store_id, "batch", alias, sender, key, &bytes);
+            let body_hash = BodyHash::of(&bytes);
+            let claim = Claim::new(&caller.store_id, "batch", alias, sender, key, body_hash);
             Some(idempotency::claim(&state.db, &claim).await?)
         }
         _ => None,

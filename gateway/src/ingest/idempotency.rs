@@ -12,6 +12,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 
+use crate::auth::to_hex;
 use crate::error::ApiError;
 
 /// How long a key keeps answering with its first event.
@@ -26,6 +27,17 @@ pub(crate) struct Claim {
     body_hash: String,
 }
 
+/// The hash a claim compares bodies by, taken from the body as received (before decoding
+/// rewrites it in place), so a keyed request needs no copy of its body.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyHash(String);
+
+impl BodyHash {
+    pub(crate) fn of(body: &[u8]) -> BodyHash {
+        BodyHash(to_hex(&Sha256::digest(body)))
+    }
+}
+
 /// Who sent a keyed request, as far as its path can tell.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Sender<'a> {
@@ -38,14 +50,15 @@ pub(crate) enum Sender<'a> {
 }
 
 impl Claim {
-    /// The claim of `key`, sent by `sender` to `alias` of `store_id` on `path`, with `body`.
+    /// The claim of `key`, sent by `sender` to `alias` of `store_id` on `path`, with a body
+    /// hashing to `body`.
     pub(crate) fn new(
         store_id: &str,
         path: &str,
         alias: &str,
         sender: Sender<'_>,
         key: &str,
-        body: &[u8],
+        body: BodyHash,
     ) -> Claim {
         let (kind, who) = match sender {
             Sender::ApiKey(id) => ("key", id),
@@ -59,8 +72,8 @@ impl Claim {
             scope.update(part.as_bytes());
         }
         Claim {
-            scope: hex(&scope.finalize()),
-            body_hash: hex(&Sha256::digest(body)),
+            scope: to_hex(&scope.finalize()),
+            body_hash: body.0,
         }
     }
 }
@@ -116,34 +129,107 @@ pub(crate) async fn sweep(db: &AnyPool) -> Result<u64, sqlx::Error> {
     Ok(done.rows_affected())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn scopes_differ_by_every_part_and_cannot_be_forged_by_shifting_bytes() {
-        let base = Claim::new("s", "api", "a", Sender::ApiKey("k1"), "order-123", b"{}");
+        let base = Claim::new(
+            "s",
+            "api",
+            "a",
+            Sender::ApiKey("k1"),
+            "order-123",
+            BodyHash::of(b"{}"),
+        );
         let others = [
-            Claim::new("s2", "api", "a", Sender::ApiKey("k1"), "order-123", b"{}"),
-            Claim::new("s", "sdk", "a", Sender::ApiKey("k1"), "order-123", b"{}"),
-            Claim::new("s", "api", "b", Sender::ApiKey("k1"), "order-123", b"{}"),
-            Claim::new("s", "api", "a", Sender::ApiKey("k2"), "order-123", b"{}"),
-            Claim::new("s", "api", "a", Sender::Visitor("k1"), "order-123", b"{}"),
-            Claim::new("s", "api", "a", Sender::Url, "order-123", b"{}"),
-            Claim::new("s", "api", "a", Sender::ApiKey("k1"), "order-124", b"{}"),
-            Claim::new("s", "api", "", Sender::ApiKey("ak1"), "order-123", b"{}"),
+            Claim::new(
+                "s2",
+                "api",
+                "a",
+                Sender::ApiKey("k1"),
+                "order-123",
+                BodyHash::of(b"{}"),
+            ),
+            Claim::new(
+                "s",
+                "sdk",
+                "a",
+                Sender::ApiKey("k1"),
+                "order-123",
+                BodyHash::of(b"{}"),
+            ),
+            Claim::new(
+                "s",
+                "api",
+                "b",
+                Sender::ApiKey("k1"),
+                "order-123",
+                BodyHash::of(b"{}"),
+            ),
+            Claim::new(
+                "s",
+                "api",
+                "a",
+                Sender::ApiKey("k2"),
+                "order-123",
+                BodyHash::of(b"{}"),
+            ),
+            Claim::new(
+                "s",
+                "api",
+                "a",
+                Sender::Visitor("k1"),
+                "order-123",
+                BodyHash::of(b"{}"),
+            ),
+            Claim::new(
+                "s",
+                "api",
+                "a",
+                Sender::Url,
+                "order-123",
+                BodyHash::of(b"{}"),
+            ),
+            Claim::new(
+                "s",
+                "api",
+                "a",
+                Sender::ApiKey("k1"),
+                "order-124",
+                BodyHash::of(b"{}"),
+            ),
+            Claim::new(
+                "s",
+                "api",
+                "",
+                Sender::ApiKey("ak1"),
+                "order-123",
+                BodyHash::of(b"{}"),
+            ),
         ];
         for other in &others {
             assert_ne!(base.scope, other.scope);
         }
-        let same_body = Claim::new("s", "api", "a", Sender::ApiKey("k1"), "order-123", b"{}");
+        let same_body = Claim::new(
+            "s",
+            "api",
+            "a",
+            Sender::ApiKey("k1"),
+            "order-123",
+            BodyHash::of(b"{}"),
+        );
         assert_eq!(base.scope, same_body.scope);
         assert_eq!(base.body_hash, same_body.body_hash);
-        let other_body = Claim::new("s", "api", "a", Sender::ApiKey("k1"), "order-123", b"{ }");
+        let other_body = Claim::new(
+            "s",
+            "api",
+            "a",
+            Sender::ApiKey("k1"),
+            "order-123",
+            BodyHash::of(b"{ }"),
+        );
         assert_ne!(base.body_hash, other_body.body_hash);
     }
 }

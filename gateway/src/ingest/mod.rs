@@ -49,7 +49,7 @@ fn idempotency_key(headers: &http::HeaderMap) -> Result<Option<&str>, ApiError> 
     else {
         return Ok(None);
     };
-    let visible = |key: &str| key.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    let visible = |key: &str| key.bytes().all(|b| b.is_ascii_graphic());
     match value.to_str() {
         Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && visible(key) => {
             Ok(Some(key))

@@ -9,7 +9,7 @@ use http::{header, HeaderValue, StatusCode};
 use schemas::ReceiveType;
 
 use super::event_body::{read_event, Accepts};
-use super::idempotency::{self, Claim, Sender};
+use super::idempotency::{self, BodyHash, Claim, Sender};
 use super::types::IngestType;
 use super::{idempotency_key, message, new_event_id, publish, report, require_contact};
 use crate::auth::{Caller, Scope};
@@ -196,7 +196,7 @@ async fn accept_one(
     let idempotency = idempotency_key(&parts.headers)?;
     let mut buf = read_event(&parts.headers, incoming, max_event_bytes(state), accepts).await?;
     // Hashed before decoding, which rewrites the buffer in place.
-    let body_hash_input = idempotency.map(|_| buf.clone());
+    let body_hash = idempotency.map(|_| BodyHash::of(&buf));
     let value = http_body::decode(&mut buf)?;
     let event = ty
         .compiled
@@ -205,15 +205,15 @@ async fn accept_one(
     if !create_contact {
         require_contact(state, store_id, &event.contact).await?;
     }
-    let id = match (idempotency, body_hash_input) {
-        (Some(key), Some(raw)) => {
+    let id = match (idempotency, body_hash) {
+        (Some(key), Some(body_hash)) => {
             let visitor = event.contact.tagged();
-            let sender = match ty.receive_type() {
-                ReceiveType::Api => Sender::ApiKey(key_id.unwrap_or_default()),
-                ReceiveType::Webhook => Sender::Url,
-                ReceiveType::WebMobileApp => Sender::Visitor(&visitor),
+            let (path, sender) = match ty.receive_type() {
+                ReceiveType::Api => ("api", Sender::ApiKey(key_id.unwrap_or_default())),
+                ReceiveType::Webhook => ("webhook", Sender::Url),
+                ReceiveType::WebMobileApp => ("sdk", Sender::Visitor(&visitor)),
             };
-            let claim = Claim::new(store_id, path_name(ty), &ty.alias, sender, key, &raw);
+            let claim = Claim::new(store_id, path, &ty.alias, sender, key, body_hash);
             idempotency::claim(&state.db, &claim).await?
         }
         _ => new_event_id(),
@@ -223,15 +223,6 @@ async fn accept_one(
         StatusCode::CREATED,
         &serde_json::json!({ "id": id }),
     ))
-}
-
-/// The receive path's name in idempotency scopes.
-pub(super) fn path_name(ty: &IngestType) -> &'static str {
-    match ty.receive_type() {
-        ReceiveType::Api => "api",
-        ReceiveType::Webhook => "webhook",
-        ReceiveType::WebMobileApp => "sdk",
-    }
 }
 
 /// The receive type behind `alias`, which must arrive on this path; anything else is a 404, so
