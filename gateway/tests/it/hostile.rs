@@ -468,3 +468,34 @@ async fn unknown_stores_and_aliases_do_not_grow_memory() {
         "50,000 requests for unknown names grew the gateway's RSS by {grown} KiB (from {before} KiB)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_outside_visible_ascii_are_refused_before_any_claim() {
+    let gw = TestGateway::start(Backend::Sqlite).await;
+    gw.event_type(crate::ingest::webhook_type()).await;
+    let path = crate::ingest::webhook_path(&gw);
+    let event = json!({"customer": {"email": "k@example.com"}, "order": {"total": 1}});
+    // Bad input: a space, a tab, an empty key and one of 256 characters.
+    let long = "k".repeat(256);
+    for key in ["order 123", "order\t123", "", long.as_str()] {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", gw.base))
+            .header("idempotency-key", key)
+            .json(&event)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{key:?}");
+    }
+    // Nothing was claimed or accepted for them.
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(gw.storage.database_url.as_deref().expect("url"))
+        .await
+        .expect("db");
+    let (claims,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM idempotency_keys")
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(claims, 0);
+    db.close().await;
+}
