@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use consumer::webhooks::{outbox, DeliveryConfig, Dispatcher, NewDelivery};
+use consumer::webhooks::{DeliveryConfig, Dispatcher};
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sqlx::AnyPool;
+use store::outbox::{self, NewDelivery};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -66,10 +67,10 @@ async fn main() {
 /// runs a dispatcher, and returns when `wanted` have been delivered.
 async fn run_outbox(targets: &[String], n: usize, wanted: usize) -> (Duration, i64) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = consumer::db::connect(&consumer::db::sqlite_url(dir.path()))
+    let db = store::connect(&store::sqlite_url(dir.path()))
         .await
         .expect("sqlite");
-    let now = consumer::clock::now();
+    let now = store::clock::now();
     sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ('s', 'bench', $1)")
         .bind(&now)
         .execute(&db)
@@ -82,7 +83,7 @@ async fn run_outbox(targets: &[String], n: usize, wanted: usize) -> (Duration, i
         )
         .bind(format!("w{i:02}"))
         .bind(url)
-        .bind(consumer::webhooks::sign::generate_secret())
+        .bind(store::webhooks::generate_secret())
         .bind(&now)
         .execute(&db)
         .await
@@ -91,7 +92,7 @@ async fn run_outbox(targets: &[String], n: usize, wanted: usize) -> (Duration, i
     let deliveries: Vec<NewDelivery> = (0..n)
         .map(|i| NewDelivery {
             store_id: "s".into(),
-            message_id: consumer::webhooks::new_message_id(),
+            message_id: store::webhooks::new_message_id(),
             webhook_id: Some(format!("w{:02}", i % targets.len())),
             event_type_id: None,
             event: "custom_event.received".into(),

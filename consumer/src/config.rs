@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 
-use crate::webhooks::retry::{parse_duration, RetrySchedule};
+use crate::webhooks::retry::RetrySchedule;
 use crate::webhooks::DeliveryConfig;
 
 /// Sluice's consumer: one member of a consumer group that turns events on Kafka into effects
@@ -27,7 +27,7 @@ pub struct Config {
     #[arg(long, env = "SLUICE_CONSUMER_GROUP", default_value = "sluice-consumer")]
     pub group: String,
     #[command(flatten)]
-    pub topics: TopicArgs,
+    pub topics: queue::kafka::TopicArgs,
     #[command(flatten)]
     pub consume: ConsumeArgs,
     #[command(flatten)]
@@ -40,23 +40,11 @@ pub struct Config {
     pub log_json: bool,
 }
 
-/// How the events topic is created by whichever binary starts first; shared by `consumer` and
-/// `gateway` so both create it alike.
-#[derive(Debug, Clone, Args)]
-pub struct TopicArgs {
-    /// Partitions of the events topic when it is created.
-    #[arg(long, env = "SLUICE_KAFKA_PARTITIONS", default_value = "12")]
-    pub kafka_partitions: NonZeroU32,
-    /// Replicas of each partition of the events and dead-letter topics when created.
-    #[arg(long, env = "SLUICE_KAFKA_REPLICATION_FACTOR", default_value = "1")]
-    pub kafka_replication_factor: NonZeroU32,
-}
-
 /// How the consume loop reports a batch it cannot store; shared by `consumer` and `gateway`.
 #[derive(Debug, Clone, Args)]
 pub struct ConsumeArgs {
     /// How long one batch may keep failing before readiness fails (e.g. 60s).
-    #[arg(long, env = "SLUICE_STUCK_AFTER", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "SLUICE_STUCK_AFTER", default_value = "60s", value_parser = humantime::parse_duration)]
     pub stuck_after: Duration,
 }
 
@@ -67,14 +55,14 @@ pub struct DeliveryArgs {
     #[arg(long, env = "SLUICE_ALLOW_PRIVATE_TARGETS")]
     pub allow_private_targets: bool,
     /// How long an endpoint has to answer a delivery (e.g. 15s).
-    #[arg(long, env = "SLUICE_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "SLUICE_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub webhook_timeout: Duration,
     /// Delays before each retry of a failed delivery, comma-separated (default: 5s … 8h, about
     /// 24 h in all); after the last, the delivery is dead-lettered.
     #[arg(long, env = "SLUICE_WEBHOOK_RETRY_SCHEDULE", value_parser = RetrySchedule::parse)]
     pub webhook_retry_schedule: Option<RetrySchedule>,
     /// How long an endpoint may keep failing before it is disabled (e.g. 24h).
-    #[arg(long, env = "SLUICE_WEBHOOK_DISABLE_AFTER", default_value = "24h", value_parser = parse_duration)]
+    #[arg(long, env = "SLUICE_WEBHOOK_DISABLE_AFTER", default_value = "24h", value_parser = humantime::parse_duration)]
     pub webhook_disable_after: Duration,
     /// Deliveries in flight to one endpoint at once.
     #[arg(
@@ -87,7 +75,7 @@ pub struct DeliveryArgs {
     #[arg(long, env = "SLUICE_WEBHOOK_MAX_IN_FLIGHT", default_value = "256")]
     pub webhook_max_in_flight: NonZeroU32,
     /// How long delivered and dead-lettered deliveries stay listed (e.g. 7d is 168h).
-    #[arg(long, env = "SLUICE_WEBHOOK_RETENTION", default_value = "168h", value_parser = parse_duration)]
+    #[arg(long, env = "SLUICE_WEBHOOK_RETENTION", default_value = "168h", value_parser = humantime::parse_duration)]
     pub webhook_retention: Duration,
 }
 

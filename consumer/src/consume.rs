@@ -3,10 +3,10 @@
 //! batch, and the event-id dedupe makes the replay change nothing.
 
 use std::borrow::Cow;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use queue::Source;
 use schemas::EventEnvelope;
 use sqlx::AnyPool;
 use tokio_util::sync::CancellationToken;
@@ -19,39 +19,6 @@ use crate::webhooks::Wake;
 
 /// Most messages taken from the queue per store transaction.
 pub const MAX_BATCH: usize = 512;
-
-/// Messages read from a queue, with what the queue needs to acknowledge them.
-#[derive(Debug, Default)]
-pub struct Batch {
-    /// Raw envelopes, in queue order.
-    pub messages: Vec<Vec<u8>>,
-    /// Where the queue resumes once this batch is committed.
-    pub next_position: u64,
-    /// Messages still waiting after this batch.
-    pub lag: u64,
-}
-
-/// Why a queue could not be read or acknowledged.
-#[derive(Debug, thiserror::Error)]
-#[error("queue: {0}")]
-pub struct SourceError(pub String);
-
-/// A queue the consumer reads: the embedded log or Kafka.
-pub trait Source: Send {
-    /// Waits for at least one message (or returns an empty batch on a periodic wake-up).
-    fn next_batch(&mut self, max: usize)
-        -> impl Future<Output = Result<Batch, SourceError>> + Send;
-    /// Records that everything in `batch` has its effects stored.
-    fn commit(&mut self, batch: &Batch) -> impl Future<Output = Result<(), SourceError>> + Send;
-    /// Sets aside a message that is not an event envelope, with why, so it can be inspected.
-    fn dead_letter(
-        &mut self,
-        message: &[u8],
-        reason: &str,
-    ) -> impl Future<Output = Result<(), SourceError>> + Send;
-    /// Messages waiting that are not stored yet, as last measured.
-    fn lag(&self) -> u64;
-}
 
 /// Consumes `source` into `db` until `shutdown` is cancelled; the batch in hand is finished first.
 /// `deliveries` is woken when a batch adds outbound deliveries; `health` tells readiness whether
@@ -225,6 +192,7 @@ async fn set_aside_message<S: Source>(
     }
     true
 }
+
 /// Sleeps unless shutdown comes first; true when it did.
 async fn pause(shutdown: &CancellationToken, duration: Duration) -> bool {
     tokio::select! {

@@ -1,18 +1,15 @@
 //! Sluice's consumer: reads event envelopes from the queue and turns them into effects
-//! (contacts, activities, workflows, outbound webhooks). It also owns the store's schema,
-//! because it is the lowest layer that both the gateway and the consumer binary share.
+//! (contacts, activities, workflows, outbound webhooks), reading from a `queue::Source` and
+//! writing through `store`.
 //!
 //! [`run`] is the whole consumer process; `main` only parses configuration, installs
-//! telemetry and binds.
+//! telemetry and binds. [`spawn`] is the part the gateway embeds on one machine.
 
-pub mod clock;
 pub mod config;
 pub mod consume;
 pub mod contacts;
-pub mod db;
 pub mod error;
 pub mod health;
-pub mod kafka;
 pub mod metrics;
 pub mod ops;
 pub mod webhooks;
@@ -22,18 +19,21 @@ use std::future::Future;
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use queue::Source;
+use sqlx::AnyPool;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::health::Health;
-use crate::kafka::{KafkaSource, KafkaSourceConfig};
+use queue::kafka::{self, KafkaSource, KafkaSourceConfig};
 
 /// Why the consumer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("connecting to the store: {0}")]
-    Store(#[from] db::DbError),
+    Store(#[from] store::DbError),
     #[error("creating the topics on the Kafka brokers at {brokers} (--kafka-brokers): {source}")]
     Topics {
         brokers: String,
@@ -55,7 +55,7 @@ pub async fn run(
     ops_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let db = db::connect(&config.database_url).await?;
+    let db = store::connect(&config.database_url).await?;
     tracing::info!(brokers = %config.kafka_brokers, topic = %config.kafka_topic, "checking the topics");
     kafka::ensure_topics(
         &config.kafka_brokers,
@@ -73,9 +73,6 @@ pub async fn run(
         group: config.group.clone(),
     })
     .map_err(StartError::Group)?;
-    let dispatcher = webhooks::Dispatcher::new(db.clone(), config.delivery.delivery_config())
-        .map_err(|e| StartError::Webhooks(e.to_string()))?;
-    let wake = dispatcher.wake();
     let health = Arc::new(Health::new(config.consume.stuck_after));
     let stop = CancellationToken::new();
     let stopping = stop.clone();
@@ -89,14 +86,39 @@ pub async fn run(
         health: health.clone(),
         broker: source.broker_probe(),
     };
-    let serving = tokio::spawn(ops::serve(ops_listener, ops, stop.clone()));
+    let consuming = spawn(
+        source,
+        db.clone(),
+        config.delivery.delivery_config(),
+        health,
+        stop.clone(),
+    )?;
+    let serving = tokio::spawn(ops::serve(ops_listener, ops, stop));
     tracing::info!(group = %config.group, topic = %config.kafka_topic, "consuming");
-    let delivering = tokio::spawn(dispatcher.run(stop.clone()));
-    let source = consume::run(source, db.clone(), wake, health, stop).await;
-    source.commit_now();
-    let _ = delivering.await;
+    let _ = consuming.await;
     let _ = serving.await;
     db.close().await;
     tracing::info!("consumer stopped");
     Ok(())
+}
+
+/// Starts the consume loop on `source` and the webhook dispatcher beside it. Both stop when
+/// `stop` is cancelled: the loop finishes the batch in hand and commits its position, then the
+/// returned task ends. [`run`] uses it on Kafka; the gateway, on its embedded log.
+pub fn spawn<S: Source + 'static>(
+    source: S,
+    db: AnyPool,
+    delivery: webhooks::DeliveryConfig,
+    health: Arc<Health>,
+    stop: CancellationToken,
+) -> Result<JoinHandle<()>, StartError> {
+    let dispatcher = webhooks::Dispatcher::new(db.clone(), delivery)
+        .map_err(|e| StartError::Webhooks(e.to_string()))?;
+    let wake = dispatcher.wake();
+    let delivering = tokio::spawn(dispatcher.run(stop.clone()));
+    Ok(tokio::spawn(async move {
+        let source = consume::run(source, db, wake, health, stop).await;
+        source.commit_now();
+        let _ = delivering.await;
+    }))
 }

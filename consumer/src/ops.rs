@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::Health;
-use crate::kafka::BrokerProbe;
+use queue::kafka::BrokerProbe;
 
 /// What the endpoint reads to answer.
 #[derive(Clone)]
@@ -97,7 +97,7 @@ async fn not_ready(ops: &Ops) -> Option<String> {
             ops.health.failing_for().as_secs()
         ));
     }
-    if let Err(error) = crate::db::ping(&ops.db).await {
+    if let Err(error) = store::ping(&ops.db).await {
         tracing::warn!(%error, "store not reachable");
         return Some("the store is not reachable".to_owned());
     }

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use consumer::webhooks::retry::parse_duration;
 
 /// Sluice's gateway: the whole product on one machine by default, or one of many stateless
 /// gateways in front of Kafka.
@@ -57,7 +56,7 @@ impl StorageConfig {
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()
-            .unwrap_or_else(|| consumer::db::sqlite_url(&self.data_dir))
+            .unwrap_or_else(|| store::sqlite_url(&self.data_dir))
     }
 }
 
@@ -88,12 +87,12 @@ pub struct Config {
     #[arg(long, env = "SLUICE_KAFKA_TOPIC", default_value = "sluice.events")]
     pub kafka_topic: String,
     #[command(flatten)]
-    pub topics: consumer::config::TopicArgs,
+    pub topics: queue::kafka::TopicArgs,
     /// How long the producer waits to fill a batch (e.g. 1ms).
-    #[arg(long, env = "SLUICE_KAFKA_LINGER", default_value = "1ms", value_parser = parse_duration)]
+    #[arg(long, env = "SLUICE_KAFKA_LINGER", default_value = "1ms", value_parser = humantime::parse_duration)]
     pub kafka_linger: Duration,
     /// How long a delivery may take before the event is answered 503 (e.g. 5s).
-    #[arg(long, env = "SLUICE_KAFKA_DELIVERY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "SLUICE_KAFKA_DELIVERY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub kafka_delivery_timeout: Duration,
     /// Most events buffered in the producer before new ones get 503.
     #[arg(long, env = "SLUICE_KAFKA_MAX_BUFFERED", default_value = "100000")]
@@ -128,20 +127,20 @@ pub struct Config {
     pub max_connections: NonZeroU32,
     /// How long a client has to send a request's headers (from its first byte, or from the
     /// connection's start), e.g. 10s.
-    #[arg(long, env = "SLUICE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "SLUICE_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
     /// How long a client has to send a request's body, e.g. 30s.
-    #[arg(long, env = "SLUICE_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "SLUICE_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub body_timeout: Duration,
     /// How long a keep-alive connection may sit idle (or an answer wait for its reader) before
     /// it is closed, e.g. 60s.
-    #[arg(long, env = "SLUICE_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "SLUICE_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
     /// Largest request head (request line and headers), in bytes; more is a 431.
     #[arg(long, env = "SLUICE_MAX_HEADER_BYTES", default_value = "16384", value_parser = clap::value_parser!(u32).range(8192..=1048576))]
     pub max_header_bytes: u32,
     /// How long in-flight requests may take to finish after SIGTERM (e.g. 20s).
-    #[arg(long, env = "SLUICE_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, env = "SLUICE_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
     /// Log as JSON lines (for production) rather than for a terminal.
     #[arg(long, env = "SLUICE_LOG_JSON")]

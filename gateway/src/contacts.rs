@@ -23,7 +23,7 @@ pub(crate) async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::ContactsRead)?;
     let email = normalise(email)?;
-    let contact = consumer::contacts::contact(&state.db, &caller.store_id, &email)
+    let contact = store::contacts::contact(&state.db, &caller.store_id, &email)
         .await?
         .ok_or(ApiError::NotFound("contact"))?;
     Ok(http_body::json(StatusCode::OK, &contact))
@@ -47,13 +47,13 @@ pub(crate) async fn activities(
             _ => {}
         }
     }
-    if consumer::contacts::contact(&state.db, &caller.store_id, &email)
+    if store::contacts::contact(&state.db, &caller.store_id, &email)
         .await?
         .is_none()
     {
         return Err(ApiError::NotFound("contact"));
     }
-    let page = consumer::contacts::activities(
+    let page = store::contacts::activities(
         &state.db,
         &caller.store_id,
         &email,

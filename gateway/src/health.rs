@@ -31,7 +31,7 @@ pub(crate) async fn ready(state: &AppState) -> Result<HttpResponse, ApiError> {
             retry_after_secs: 1,
         });
     }
-    match consumer::db::ping(&state.db).await {
+    match store::ping(&state.db).await {
         Ok(()) => Ok(http_body::json(
             StatusCode::OK,
             &serde_json::json!({"status": "ready", "queue": "ok", "store": "ok"}),

@@ -11,7 +11,6 @@ mod health;
 mod http_body;
 mod ingest;
 pub mod metrics;
-mod queue;
 mod rate_limit;
 mod registry;
 mod routes;
@@ -34,15 +33,15 @@ const EMBEDDED_QUEUE_CAPACITY: usize = 16 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Store(#[from] consumer::db::DbError),
+    Store(#[from] store::DbError),
     #[error("could not create the first store: {0}")]
     FirstStore(#[source] sqlx::Error),
     #[error("could not open the embedded queue: {0}")]
     Queue(String),
     #[error("could not start the Kafka producer: {0}")]
     Kafka(#[source] rdkafka::error::KafkaError),
-    #[error("could not start the webhook client: {0}")]
-    Webhooks(String),
+    #[error(transparent)]
+    Consumer(#[from] consumer::StartError),
 }
 
 /// Serves `listener` with `config` until `shutdown` resolves and in-flight requests finish.
@@ -51,7 +50,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let db = consumer::db::connect(&config.storage.database_url()).await?;
+    let db = store::connect(&config.storage.database_url()).await?;
     let background = CancellationToken::new();
     let runs_consumer = config.runs_consumer();
     let health = Arc::new(consumer::health::Health::new(config.consume.stuck_after));
@@ -62,35 +61,28 @@ pub async fn run(
                 EMBEDDED_QUEUE_CAPACITY,
             )
             .map_err(|e| StartError::Queue(e.to_string()))?;
-            (queue::Queue::Embedded(Arc::new(queue)), Some(source))
+            (queue::Publisher::Embedded(Arc::new(queue)), Some(source))
         }
         QueueKind::Kafka => {
             let producer = Arc::new(
-                queue::kafka::KafkaQueue::start(&kafka_config(&config))
+                queue::kafka::KafkaProducer::start(&kafka_config(&config))
                     .await
                     .map_err(StartError::Kafka)?,
             );
             tokio::spawn(producer.clone().watch_broker(background.clone()));
-            (queue::Queue::Kafka(producer), None)
+            (queue::Publisher::Kafka(producer), None)
         }
     };
     // The dispatcher runs wherever the consumer does: the consumer wakes it as it adds
     // deliveries, and management calls (test, retry) reach it through the outbox.
-    let consumer = if runs_consumer {
-        let dispatcher =
-            consumer::webhooks::Dispatcher::new(db.clone(), config.delivery.delivery_config())
-                .map_err(|e| StartError::Webhooks(e.to_string()))?;
-        let wake = dispatcher.wake();
-        let delivering = tokio::spawn(dispatcher.run(background.clone()));
-        let consuming = spawn_consumer(
+    let consuming = if runs_consumer {
+        Some(spawn_consumer(
             &config,
             embedded_source,
             db.clone(),
-            wake,
             health.clone(),
             background.clone(),
-        )?;
-        Some((consuming, delivering))
+        )?)
     } else {
         None
     };
@@ -105,12 +97,11 @@ pub async fn run(
     // producer delivers what it buffers, and dropping the last handle on the embedded queue
     // lets its writer finish and sync what it holds.
     background.cancel();
-    if let Some((consuming, delivering)) = consumer {
+    if let Some(consuming) = consuming {
         let _ = consuming.await;
-        let _ = delivering.await;
     }
     let _ = sweeper.await;
-    if let queue::Queue::Kafka(producer) = &queue {
+    if let queue::Publisher::Kafka(producer) = &queue {
         producer.flush(std::time::Duration::from_secs(10));
     }
     drop(queue);
@@ -119,8 +110,8 @@ pub async fn run(
     Ok(())
 }
 
-fn kafka_config(config: &Config) -> queue::kafka::KafkaConfig {
-    queue::kafka::KafkaConfig {
+fn kafka_config(config: &Config) -> queue::kafka::ProducerConfig {
+    queue::kafka::ProducerConfig {
         brokers: config.kafka_brokers.clone(),
         topic: config.kafka_topic.clone(),
         layout: (&config.topics).into(),
@@ -130,31 +121,26 @@ fn kafka_config(config: &Config) -> queue::kafka::KafkaConfig {
     }
 }
 
-/// Runs the consumer in this process: on the embedded log, or as a Kafka group member.
+/// Runs the consumer in this process, with its webhook dispatcher: on the embedded log, or
+/// as a Kafka group member.
 fn spawn_consumer(
     config: &Config,
     embedded: Option<queue::embedded::EmbeddedSource>,
     db: sqlx::AnyPool,
-    wake: consumer::webhooks::Wake,
     health: Arc<consumer::health::Health>,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    let delivery = config.delivery.delivery_config();
     Ok(match embedded {
-        Some(source) => tokio::spawn(async move {
-            consumer::consume::run(source, db, wake, health, stop).await;
-        }),
+        Some(source) => consumer::spawn(source, db, delivery, health, stop)?,
         None => {
-            let source = consumer::kafka::KafkaSource::new(&consumer::kafka::KafkaSourceConfig {
+            let source = queue::kafka::KafkaSource::new(&queue::kafka::KafkaSourceConfig {
                 brokers: config.kafka_brokers.clone(),
                 topic: config.kafka_topic.clone(),
                 group: config.group.clone(),
             })
             .map_err(StartError::Kafka)?;
-            tokio::spawn(async move {
-                consumer::consume::run(source, db, wake, health, stop)
-                    .await
-                    .commit_now();
-            })
+            consumer::spawn(source, db, delivery, health, stop)?
         }
     })
 }
@@ -183,7 +169,7 @@ async fn housekeeping(state: state::AppState, stop: CancellationToken) {
 pub async fn create_first_store(
     storage: &StorageConfig,
 ) -> Result<Option<CreatedStore>, StartError> {
-    let db = consumer::db::connect(&storage.database_url()).await?;
+    let db = store::connect(&storage.database_url()).await?;
     let created = registry::stores::create_first(&db)
         .await
         .map_err(StartError::FirstStore)?;
@@ -193,7 +179,7 @@ pub async fn create_first_store(
 
 /// Creates a store and its admin key (`gateway store create`).
 pub async fn create_store(storage: &StorageConfig, name: &str) -> Result<CreatedStore, StartError> {
-    let db = consumer::db::connect(&storage.database_url()).await?;
+    let db = store::connect(&storage.database_url()).await?;
     let created = registry::stores::create(&db, name)
         .await
         .map_err(StartError::FirstStore)?;

@@ -7,8 +7,8 @@ use sqlx::AnyPool;
 use crate::auth::KeyCache;
 use crate::config::Config;
 use crate::ingest::TypeCache;
-use crate::queue::Queue;
 use crate::rate_limit::RateLimits;
+use queue::Publisher;
 
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
@@ -16,14 +16,14 @@ pub(crate) struct AppState {
     pub keys: Arc<KeyCache>,
     pub types: Arc<TypeCache>,
     pub limits: Arc<RateLimits>,
-    pub queue: Queue,
+    pub queue: Publisher,
     pub config: Arc<Config>,
     /// The in-process consumer's health, when this gateway runs one.
     pub consumer: Option<Arc<consumer::health::Health>>,
 }
 
 impl AppState {
-    pub(crate) fn new(config: Config, db: AnyPool, queue: Queue) -> AppState {
+    pub(crate) fn new(config: Config, db: AnyPool, queue: Publisher) -> AppState {
         AppState {
             db,
             keys: Arc::new(KeyCache::default()),

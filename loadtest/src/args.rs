@@ -40,7 +40,7 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value = "64")]
     pub connections: usize,
     /// Stop after this long (e.g. 30s, 2m). Default 10s unless --requests is given.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// Stop after this many requests.
     #[arg(long)]
@@ -77,7 +77,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub verify: bool,
     /// How long --verify waits for events to show up downstream.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub verify_timeout: Duration,
     /// Distinct contacts the generated events spread over.
     #[arg(long, default_value = "10000")]
@@ -114,7 +114,7 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value = "1")]
     pub max_unexpected: f64,
     /// Per-request timeout.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// Write the JSON report here.
     #[arg(long)]
@@ -282,23 +282,5 @@ impl RunArgs {
                     .map(|home| PathBuf::from(home).join(".local/state"))
             })?;
         Some(base.join("sluice-loadtest/keys.json"))
-    }
-}
-
-/// `250ms`, `30s`, `2m`, `1h`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} needs a unit: ms, s, m or h"))?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} must start with a whole number"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
-        "h" => Ok(Duration::from_secs(number.saturating_mul(3600))),
-        _ => Err(format!("{text:?} has an unknown unit: use ms, s, m or h")),
     }
 }

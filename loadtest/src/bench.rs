@@ -25,7 +25,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value = "64")]
     connections: usize,
     /// Measured time per target (after a one-second warm-up).
-    #[arg(long, default_value = "10s", value_parser = crate::args::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     duration: Duration,
     /// Body size of each event.
     #[arg(long, default_value = "1024")]

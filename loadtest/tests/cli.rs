@@ -42,11 +42,11 @@ fn bad_arguments_get_clear_errors() {
         ),
         (
             &["run", url, "--store", "s", "--duration", "5"],
-            "needs a unit",
+            "time unit needed",
         ),
         (
-            &["run", url, "--store", "s", "--duration", "5d"],
-            "unknown unit",
+            &["run", url, "--store", "s", "--duration", "5x"],
+            "unknown time unit",
         ),
         (&["run", url], "needs --store"),
         (&["run", url, "--scenario", "api"], "needs --key"),

@@ -13,6 +13,7 @@ pub mod event_type;
 pub mod normalise;
 pub mod pointer;
 pub mod reader;
+pub mod target;
 pub mod violation;
 
 pub use compiled::{CompiledEventType, ContactKey, ValidatedEvent};

@@ -49,7 +49,7 @@ pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied,
     if envelopes.is_empty() {
         return Ok(applied);
     }
-    let now = crate::clock::now();
+    let now = store::clock::now();
     let mut tx = db.begin().await?;
     let recorded = record_activities(&mut tx, envelopes, &now).await?;
     applied.recorded = recorded.len() as u64;
@@ -94,7 +94,7 @@ pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied,
     let mut deliveries =
         crate::webhooks::events::for_batch(&mut tx, &new_events, &created_contacts, &now).await?;
     deliveries.extend(workflows.deliveries);
-    crate::webhooks::outbox::enqueue(&mut tx, &deliveries, &now).await?;
+    store::outbox::enqueue(&mut tx, &deliveries, &now).await?;
     applied.workflow_runs = workflows.runs;
     applied.deliveries = deliveries.len() as u64;
     tx.commit().await?;
@@ -123,7 +123,7 @@ async fn record_activities(
             "INSERT INTO activities \
              (event_id, store_id, contact_key, event_type_id, alias, fields, received_at, recorded_at) \
              VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            crate::db::row_placeholders(chunk.len(), 8)
+            store::sql::row_placeholders(chunk.len(), 8)
         );
         let mut query = sqlx::query_as::<_, (String,)>(&sql);
         for envelope in chunk {
@@ -156,7 +156,7 @@ async fn create_contacts(
     let sql = format!(
         "INSERT INTO contacts (store_id, contact_key, email, tracker_id, fields, created_at, updated_at) \
          VALUES {} ON CONFLICT (store_id, contact_key) DO NOTHING RETURNING store_id, contact_key",
-        crate::db::row_placeholders(contacts.len(), 7)
+        store::sql::row_placeholders(contacts.len(), 7)
     );
     let mut query = sqlx::query_as::<_, (String, String)>(&sql);
     for ((store, key), contact) in contacts {
@@ -189,7 +189,7 @@ async fn touch_contacts(
     for (store, keys) in by_store {
         let sql = format!(
             "UPDATE contacts SET updated_at = $1 WHERE store_id = $2 AND contact_key IN ({})",
-            crate::db::list_placeholders(3, keys.len())
+            store::sql::list_placeholders(3, keys.len())
         );
         let mut query = sqlx::query(&sql).bind(now).bind(store);
         for key in keys {

@@ -1,11 +1,9 @@
 //! Contacts and activities: what every accepted event leaves behind (SPEC §6).
 
 mod apply;
-mod read;
 mod state;
 
 pub use apply::{apply, Applied};
-pub use read::{activities, contact, contact_exists, Activity, ActivityPage, Contact};
 pub(crate) use state::{states, ContactId};
 
 use schemas::ContactKey;

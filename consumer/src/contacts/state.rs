@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 use sqlx::{Any, Transaction};
 
-use crate::db::list_placeholders;
+use store::sql::list_placeholders;
 
 /// `(store, stored key)` of a contact.
 pub(crate) type ContactId = (String, String);

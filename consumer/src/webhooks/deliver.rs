@@ -13,9 +13,12 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::outbox::{self, Claimed, Outcome};
+use store::clock;
+use store::outbox::{self, Claimed, Outcome};
+use store::webhooks::ENABLED;
+
 use super::{sign, target, RetrySchedule};
-use crate::{clock, metrics};
+use crate::metrics;
 
 /// Wakes the dispatcher when deliveries were just added, instead of waiting for its next poll.
 pub type Wake = Arc<Notify>;
@@ -309,7 +312,7 @@ async fn targets(
     if !webhooks.is_empty() {
         let sql = format!(
             "SELECT id, target_url, secret, is_active, status FROM webhooks WHERE id IN ({})",
-            crate::db::list_placeholders(1, webhooks.len())
+            store::sql::list_placeholders(1, webhooks.len())
         );
         let mut query = sqlx::query_as::<_, (String, String, String, i64, String)>(&sql);
         for id in &webhooks {
@@ -318,7 +321,7 @@ async fn targets(
         for (id, url, secret, active, status) in query.fetch_all(db).await? {
             let target = if active == 0 {
                 Target::Paused
-            } else if status != super::ENABLED {
+            } else if status != ENABLED {
                 Target::Closed("the webhook was disabled after failing for too long")
             } else {
                 Target::Send {
@@ -338,7 +341,7 @@ async fn targets(
     if !types.is_empty() {
         let sql = format!(
             "SELECT id, body, signing_secret FROM event_types WHERE id IN ({})",
-            crate::db::list_placeholders(1, types.len())
+            store::sql::list_placeholders(1, types.len())
         );
         let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(&sql);
         for id in &types {
@@ -457,7 +460,7 @@ async fn send(
         error: Some(error),
     };
     // An address refused by its form (an internal IP literal, localhost) stays refused.
-    if let Err(error) = target::check_url(url, shared.config.allow_private_targets) {
+    if let Err(error) = schemas::target::check_url(url, shared.config.allow_private_targets) {
         return (failed(format!("target refused: {error}")), Verdict::Final);
     }
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -9,8 +9,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{Any, Transaction};
 
-use super::{new_message_id, subscriptions, EventKind, NewDelivery, Origin, Payload, Subscription};
-use crate::db::list_placeholders;
+use store::outbox::NewDelivery;
+use store::sql::list_placeholders;
+use store::webhooks::{new_message_id, subscriptions, EventKind, Origin, Payload, Subscription};
 
 use crate::contacts::ContactId;
 

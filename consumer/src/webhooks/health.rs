@@ -6,8 +6,9 @@ use std::time::Duration;
 use serde::Serialize;
 use sqlx::{Any, Transaction};
 
-use super::{outbox, EventKind, NewDelivery, Payload, DISABLED, ENABLED};
-use crate::clock;
+use store::clock;
+use store::outbox::{self, NewDelivery};
+use store::webhooks::{new_message_id, subscriptions, EventKind, Payload, DISABLED, ENABLED};
 
 /// A 2xx ends a failing streak.
 pub(crate) async fn succeeded(
@@ -67,8 +68,8 @@ pub(crate) async fn failed(
     .execute(&mut **tx)
     .await?;
     tracing::warn!(webhook = %webhook_id, %since, "disabled a webhook that kept failing");
-    let others = super::subscriptions(tx, &[store_id.as_str()]).await?;
-    let message_id = super::new_message_id();
+    let others = subscriptions(tx, &[store_id.as_str()]).await?;
+    let message_id = new_message_id();
     let payload = Payload {
         id: &message_id,
         kind: EventKind::WebhookDisabled.as_str(),

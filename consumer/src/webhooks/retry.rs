@@ -55,28 +55,11 @@ impl RetrySchedule {
             return Ok(RetrySchedule::new(Vec::new()));
         }
         text.split(',')
-            .map(|part| parse_duration(part.trim()))
+            .map(|part| {
+                humantime::parse_duration(part.trim()).map_err(|e| format!("{part:?}: {e}"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(RetrySchedule::new)
-    }
-}
-
-/// `250ms`, `5s`, `2m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} needs a unit: ms, s, m or h"))?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} must start with a whole number"))?;
-    let seconds = |factor: u64| Duration::from_secs(number.saturating_mul(factor));
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "s" => Ok(seconds(1)),
-        "m" => Ok(seconds(60)),
-        "h" => Ok(seconds(3600)),
-        _ => Err(format!("{text:?} has an unknown unit: use ms, s, m or h")),
     }
 }
 
@@ -116,7 +99,11 @@ mod tests {
         assert_eq!(schedule.delays[0], Duration::from_millis(250));
         assert_eq!(schedule.delays[3], Duration::from_secs(3600));
         assert!(RetrySchedule::parse("").expect("empty").delays.is_empty());
-        for bad in ["5", "5d", "s", "-1s", "1.5s"] {
+        assert_eq!(
+            RetrySchedule::parse("1.5s").expect("fractions").delays,
+            vec![Duration::from_millis(1500)]
+        );
+        for bad in ["5", "5x", "s", "-1s", "1s 2x"] {
             assert!(RetrySchedule::parse(bad).is_err(), "{bad}");
         }
     }

@@ -11,11 +11,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::{Any, Transaction};
 
-use super::template::{Scope, Template};
-use super::{Action, WorkflowDefinition};
-use crate::db::list_placeholders;
 use crate::metrics;
-use crate::webhooks::{new_message_id, outbox, NewDelivery, Payload, SEND_EVENT};
+use store::outbox::{self, NewDelivery};
+use store::sql::list_placeholders;
+use store::webhooks::{new_message_id, Payload, SEND_EVENT};
+use store::workflows::template::{Scope, Template};
+use store::workflows::{Action, WorkflowDefinition};
 
 /// What a batch's workflow runs produced besides contact fields.
 #[derive(Debug, Default)]

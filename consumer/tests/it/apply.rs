@@ -5,7 +5,7 @@ use sqlx::AnyPool;
 
 pub(crate) async fn sqlite() -> (AnyPool, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
-    let pool = consumer::db::connect(&consumer::db::sqlite_url(dir.path()))
+    let pool = store::connect(&store::sqlite_url(dir.path()))
         .await
         .expect("sqlite");
     (pool, dir)
@@ -24,7 +24,7 @@ pub(crate) async fn postgres() -> AnyPool {
     pool.close().await;
     let mut url = url::Url::parse(&admin).expect("url");
     url.set_path(&name);
-    consumer::db::connect(url.as_str()).await.expect("postgres")
+    store::connect(url.as_str()).await.expect("postgres")
 }
 
 pub(crate) fn envelope(id: &str, contact: ContactKey) -> EventEnvelope {
@@ -37,7 +37,7 @@ pub(crate) fn envelope(id: &str, contact: ContactKey) -> EventEnvelope {
         event_type_version: 1,
         alias: "order-paid".into(),
         receive_type: ReceiveType::Webhook,
-        received_at: consumer::clock::now(),
+        received_at: store::clock::now(),
         contact,
         fields,
     }
@@ -70,20 +70,20 @@ async fn redelivery_changes_nothing(db: AnyPool) {
     assert_eq!(applied.contacts_created, 0);
     assert_eq!(applied.contacts_updated, 1);
 
-    let page = consumer::contacts::activities(&db, "store", "ann@example.com", 100, None)
+    let page = store::contacts::activities(&db, "store", "ann@example.com", 100, None)
         .await
         .expect("activities");
     let ids: Vec<&str> = page.results.iter().map(|a| a.event_id.as_str()).collect();
     assert_eq!(ids.len(), 3);
     assert!(ids.contains(&"e1") && ids.contains(&"e2") && ids.contains(&"e4"));
     assert_eq!(page.results[0].fields["total"], 12.5);
-    let contact = consumer::contacts::contact(&db, "store", "ann@example.com")
+    let contact = store::contacts::contact(&db, "store", "ann@example.com")
         .await
         .expect("read")
         .expect("exists");
     assert_eq!(contact.email, "ann@example.com");
     assert!(
-        !consumer::contacts::contact_exists(&db, "other-store", "ann@example.com")
+        !store::contacts::contact_exists(&db, "other-store", "ann@example.com")
             .await
             .expect("read")
     );

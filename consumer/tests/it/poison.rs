@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use consumer::consume::{Batch, Source, SourceError};
 use consumer::health::Health;
+use queue::{Batch, Source, SourceError};
 use schemas::ContactKey;
 use sqlx::AnyPool;
 use tokio_util::sync::CancellationToken;

@@ -16,9 +16,9 @@ use super::{idempotency_key, item_id, message, new_event_id, publish, require_co
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::http_body::{self, content_type, read_limited};
-use crate::queue::Message;
 use crate::routes::HttpResponse;
 use crate::state::AppState;
+use queue::Message;
 
 const MAX_BATCH_EVENTS: usize = 1000;
 const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;

@@ -82,8 +82,8 @@ impl Claim {
 /// to publish under.
 pub(crate) async fn claim(db: &AnyPool, claim: &Claim) -> Result<String, ApiError> {
     let fresh_id = uuid::Uuid::now_v7().to_string();
-    let now = consumer::clock::now();
-    let expired_before = consumer::clock::format(time::OffsetDateTime::now_utc() - WINDOW);
+    let now = store::clock::now();
+    let expired_before = store::clock::format(time::OffsetDateTime::now_utc() - WINDOW);
     // Inserted, or taken over from an expired claim: either way the scope is ours now.
     let claimed: Option<(String,)> = sqlx::query_as(
         "INSERT INTO idempotency_keys (scope, event_id, body_hash, created_at) \
@@ -117,7 +117,7 @@ pub(crate) async fn claim(db: &AnyPool, claim: &Claim) -> Result<String, ApiErro
 
 /// Removes keys past the window, a bounded number at a time; answers how many went.
 pub(crate) async fn sweep(db: &AnyPool) -> Result<u64, sqlx::Error> {
-    let expired_before = consumer::clock::format(time::OffsetDateTime::now_utc() - WINDOW);
+    let expired_before = store::clock::format(time::OffsetDateTime::now_utc() - WINDOW);
     let done = sqlx::query(
         "DELETE FROM idempotency_keys WHERE scope IN \
          (SELECT scope FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",

@@ -17,8 +17,8 @@ use schemas::{ContactKey, EventEnvelope, ReceiveType, ValidatedEvent};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::queue::Message;
 use crate::state::AppState;
+use queue::Message;
 use types::IngestType;
 
 /// Longest `Idempotency-Key` / `webhook-id` accepted.
@@ -69,7 +69,7 @@ fn message(store_id: &str, ty: &IngestType, event: ValidatedEvent, id: String) -
         event_type_version: ty.version,
         alias: ty.alias.clone(),
         receive_type: ty.receive_type(),
-        received_at: consumer::clock::now(),
+        received_at: store::clock::now(),
         contact: event.contact,
         fields: event.fields,
     };
@@ -86,7 +86,7 @@ async fn require_contact(
     contact: &ContactKey,
 ) -> Result<(), ApiError> {
     if let ContactKey::Email(email) = contact {
-        if !consumer::contacts::contact_exists(&state.db, store_id, email).await? {
+        if !store::contacts::contact_exists(&state.db, store_id, email).await? {
             return Err(ApiError::BadRequestCode {
                 detail: format!("contact {email} does not exist and createContact is false"),
                 code: "E0501",
@@ -98,7 +98,10 @@ async fn require_contact(
 
 /// Publishes and maps a queue refusal to 503.
 async fn publish(state: &AppState, messages: Vec<Message>) -> Result<(), ApiError> {
-    state.queue.publish(messages).await.map_err(|error| {
+    let started = std::time::Instant::now();
+    let published = state.queue.publish(messages).await;
+    crate::metrics::report_publish(started.elapsed());
+    published.map_err(|error| {
         tracing::warn!(%error, "queue refused events");
         ApiError::Unavailable {
             detail: "the event queue cannot take more events right now",

@@ -259,7 +259,7 @@ mod tests {
     async fn unknown_names_are_held_within_their_bound() {
         let cache = TypeCache::default();
         let dir = tempfile::tempdir().expect("dir");
-        let db = consumer::db::connect(&consumer::db::sqlite_url(dir.path()))
+        let db = store::connect(&store::sqlite_url(dir.path()))
             .await
             .expect("sqlite");
         for _ in 0..(MAX_UNKNOWN * 2 + 10) {

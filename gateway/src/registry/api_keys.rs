@@ -94,7 +94,7 @@ pub(crate) async fn create(
         &name,
         &key,
         granted,
-        &consumer::clock::now(),
+        &store::clock::now(),
     )
     .await?;
     tx.commit().await?;

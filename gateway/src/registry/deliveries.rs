@@ -4,12 +4,13 @@
 use crate::http_body::RequestBody;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use consumer::webhooks::{outbox, EventKind, NewDelivery, Payload};
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 use simd_json::prelude::*;
 use sqlx::AnyPool;
+use store::outbox::{self, NewDelivery};
+use store::webhooks::{EventKind, Payload};
 
 use super::{form_pairs, webhooks};
 use crate::auth::{Caller, Scope};
@@ -67,8 +68,8 @@ pub(crate) async fn test(
     let kind = requested
         .or_else(|| webhook.kinds().first().copied())
         .unwrap_or(EventKind::CustomEventReceived);
-    let now = consumer::clock::now();
-    let message_id = consumer::webhooks::new_message_id();
+    let now = store::clock::now();
+    let message_id = store::webhooks::new_message_id();
     let payload = Payload {
         id: &message_id,
         kind: kind.as_str(),

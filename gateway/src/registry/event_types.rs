@@ -50,7 +50,7 @@ pub(crate) async fn create(
         return Err(ApiError::NotFound("custom integration"));
     }
     let definition = read_definition(headers, incoming, allow_private).await?;
-    let now = consumer::clock::now();
+    let now = store::clock::now();
     let mut event_type = EventType {
         id: super::new_id(),
         integration_id: integration_id.to_owned(),
@@ -62,7 +62,7 @@ pub(crate) async fn create(
         updated_at: now,
     };
     if event_type.definition.category == Category::Send {
-        event_type.signing_secret = Some(consumer::webhooks::sign::generate_secret());
+        event_type.signing_secret = Some(store::webhooks::generate_secret());
     }
     let inserted = sqlx::query(
         "INSERT INTO event_types (id, store_id, integration_id, alias, category, body, version, \
@@ -149,7 +149,7 @@ pub(crate) async fn replace(
         .ok_or(ApiError::NotFound("custom event type"))?;
     event_type.definition = read_definition(headers, incoming, allow_private).await?;
     event_type.version += 1;
-    event_type.updated_at = consumer::clock::now();
+    event_type.updated_at = store::clock::now();
     // A type that becomes a send type gets its secret now, shown in this answer only.
     if event_type.definition.category == Category::Send {
         let (current,): (Option<String>,) =
@@ -158,7 +158,7 @@ pub(crate) async fn replace(
                 .fetch_one(db)
                 .await?;
         if current.is_none() {
-            event_type.signing_secret = Some(consumer::webhooks::sign::generate_secret());
+            event_type.signing_secret = Some(store::webhooks::generate_secret());
         }
     }
     let updated = sqlx::query(
@@ -225,7 +225,7 @@ async fn read_definition(
     let value = http_body::decode(&mut buf)?;
     let definition = EventTypeDefinition::parse(&value).map_err(ApiError::Unprocessable)?;
     if let Some(url) = &definition.webhook_url {
-        if let Err(error) = consumer::webhooks::target::check_url(url, allow_private) {
+        if let Err(error) = schemas::target::check_url(url, allow_private) {
             return Err(crate::error::violation("/webhookUrl", error.to_string()));
         }
     }

@@ -97,8 +97,8 @@ pub(crate) async fn create(
             image_uri: changes.image_uri,
             events_enabled: changes.events_enabled.unwrap_or(true),
         },
-        created_at: consumer::clock::now(),
-        updated_at: consumer::clock::now(),
+        created_at: store::clock::now(),
+        updated_at: store::clock::now(),
     };
     sqlx::query(
         "INSERT INTO integrations (id, store_id, body, created_at, updated_at) \
@@ -180,7 +180,7 @@ pub(crate) async fn patch(
     if let Some(enabled) = changes.events_enabled {
         current.events_enabled = enabled;
     }
-    integration.updated_at = consumer::clock::now();
+    integration.updated_at = store::clock::now();
     sqlx::query(
         "UPDATE integrations SET body = $1, updated_at = $2 WHERE id = $3 AND store_id = $4",
     )

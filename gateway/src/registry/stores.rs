@@ -18,7 +18,7 @@ pub struct CreatedStore {
 pub(crate) async fn create(db: &AnyPool, name: &str) -> Result<CreatedStore, sqlx::Error> {
     let store_id = super::new_id();
     let key = mint_key();
-    let now = consumer::clock::now();
+    let now = store::clock::now();
     let mut tx = db.begin().await?;
     sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ($1, $2, $3)")
         .bind(&store_id)

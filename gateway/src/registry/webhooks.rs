@@ -2,11 +2,12 @@
 //! consumer's dispatcher delivers to them.
 
 use crate::http_body::RequestBody;
-use consumer::webhooks::{sign, target, EventKind, DISABLED, ENABLED};
 use http::{HeaderMap, StatusCode};
+use schemas::target;
 use serde::Serialize;
 use simd_json::prelude::*;
 use sqlx::AnyPool;
+use store::webhooks::{check_secret, generate_secret, EventKind, DISABLED, ENABLED};
 
 use super::{integrations, Listing, Page};
 use crate::auth::{Caller, Scope};
@@ -85,7 +86,7 @@ fn read_changes(
             }
         }
         if let Some(secret) = &changes.secret {
-            if let Err(error) = sign::check_secret(secret) {
+            if let Err(error) = check_secret(secret) {
                 reader.violate("secret", error.to_string());
             }
         }
@@ -208,7 +209,7 @@ pub(crate) async fn create(
             "a store has at most {MAX_PER_STORE} webhooks; delete one first"
         )));
     }
-    let now = consumer::clock::now();
+    let now = store::clock::now();
     let filter = changes.filter.unwrap_or_default();
     let webhook = Webhook {
         id: super::new_id(),
@@ -221,7 +222,7 @@ pub(crate) async fn create(
             .collect(),
         is_active: changes.is_active.unwrap_or(true),
         status: ENABLED.to_owned(),
-        secret: Some(changes.secret.unwrap_or_else(sign::generate_secret)),
+        secret: Some(changes.secret.unwrap_or_else(generate_secret)),
         filter,
         failing_since: None,
         created_at: now.clone(),
@@ -324,7 +325,7 @@ pub(crate) async fn patch(
     .bind(filter.and_then(|f| f.alias.clone()))
     .bind(changes.is_active.map(i64::from))
     .bind(&changes.secret)
-    .bind(consumer::clock::now())
+    .bind(store::clock::now())
     .bind(id)
     .bind(&caller.store_id)
     .execute(db)
@@ -402,7 +403,7 @@ fn from_row(row: Row) -> Webhook {
     Webhook {
         id,
         target_url,
-        types: consumer::webhooks::kinds_of(&types)
+        types: store::webhooks::kinds_of(&types)
             .into_iter()
             .map(EventKind::as_str)
             .collect(),

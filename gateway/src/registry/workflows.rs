@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use crate::http_body::RequestBody;
-use consumer::workflows::{Action, Template, Trigger, WorkflowDefinition, WorkflowStatus};
 use http::{HeaderMap, StatusCode};
 use schemas::{Category, CompiledEventType, EventTypeDefinition, Violation};
 use serde::Serialize;
 use simd_json::prelude::*;
 use sqlx::AnyPool;
+use store::workflows::{Action, Template, Trigger, WorkflowDefinition, WorkflowStatus};
 
 use super::{to_json, Listing, Page};
 use crate::auth::{Caller, Scope};
@@ -315,7 +315,7 @@ pub(crate) async fn create(
             "a store has at most {MAX_PER_STORE} workflows; delete one first"
         )));
     }
-    let now = consumer::clock::now();
+    let now = store::clock::now();
     let workflow = Workflow {
         id: super::new_id(),
         definition,
@@ -402,7 +402,7 @@ pub(crate) async fn patch(
         definition.actions = actions;
     }
     check_references(db, &caller.store_id, definition).await?;
-    workflow.updated_at = consumer::clock::now();
+    workflow.updated_at = store::clock::now();
     sqlx::query(
         "UPDATE workflows SET trigger_event_type_id = $1, status = $2, body = $3, updated_at = $4 \
          WHERE id = $5 AND store_id = $6",

@@ -98,7 +98,7 @@ async fn events_flow_through_kafka_and_survive_a_killed_consumer() {
     };
     // Poison in the stream as well: messages that are no envelope, and envelopes PostgreSQL
     // refuses. Each must be dead-lettered with its reason and hold up nothing.
-    let producer: FutureProducer = consumer::kafka::client_config(&brokers())
+    let producer: FutureProducer = queue::kafka::client_config(&brokers())
         .create()
         .expect("producer");
     let mut poison: Vec<Vec<u8>> = Vec::new();
@@ -173,13 +173,13 @@ async fn events_flow_through_kafka_and_survive_a_killed_consumer() {
 /// Reads the dead-letter topic of `topic` until it holds `at_least` distinct payloads;
 /// each payload with its `sluice-reason`.
 async fn dead_letters(topic: &str, at_least: usize, limit: Duration) -> Vec<(Vec<u8>, String)> {
-    let reader: StreamConsumer = consumer::kafka::client_config(&brokers())
+    let reader: StreamConsumer = queue::kafka::client_config(&brokers())
         .set("group.id", format!("dlq-{}", uuid::Uuid::new_v4().simple()))
         .set("auto.offset.reset", "earliest")
         .create()
         .expect("reader");
     reader
-        .subscribe(&[&consumer::kafka::dead_letter_topic(topic)])
+        .subscribe(&[&queue::kafka::dead_letter_topic(topic)])
         .expect("subscribe");
     let deadline = tokio::time::Instant::now() + limit;
     let mut letters: Vec<(Vec<u8>, String)> = Vec::new();
@@ -275,7 +275,7 @@ async fn duplicates_change_nothing_and_poison_messages_are_dead_lettered() {
     let (gw, topic) = kafka_gateway().await;
     let group = format!("group-{}", uuid::Uuid::new_v4().simple());
     let _consumer = ConsumerProcess::start(&gw, &topic, &group);
-    let producer: FutureProducer = consumer::kafka::client_config(&brokers())
+    let producer: FutureProducer = queue::kafka::client_config(&brokers())
         .create()
         .expect("producer");
 
@@ -566,7 +566,7 @@ async fn a_consumer_stuck_on_an_unreachable_store_says_so_and_recovers() {
     // The store goes away; events keep arriving on the topic (written here, as a gateway that
     // had its types cached would).
     postgres.pg_ctl("stop");
-    let producer: FutureProducer = consumer::kafka::client_config(&brokers())
+    let producer: FutureProducer = queue::kafka::client_config(&brokers())
         .create()
         .expect("producer");
     for n in 1..=20u64 {
@@ -684,7 +684,7 @@ async fn the_consumer_binary_starts_cleanly_or_says_why_not() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start consumer");
-    let admin: StreamConsumer = consumer::kafka::client_config(&brokers())
+    let admin: StreamConsumer = queue::kafka::client_config(&brokers())
         .set("group.id", "metadata")
         .create()
         .expect("client");

@@ -1,4 +1,4 @@
-//! Kafka as the queue's read side, and the topic setup both binaries share.
+//! Kafka as the queue's read side: a consumer-group member.
 //!
 //! Offsets are stored (`enable.auto.offset.store=false`) only after a batch's effects are
 //! committed in the store, and committed from there by librdkafka; a crash replays at most the
@@ -10,92 +10,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::TopicPartitionList;
 
-use crate::consume::{Batch, Source, SourceError};
+use super::{client_config, dead_letter_topic};
+use crate::{Batch, Source, SourceError};
 
 /// How long a batch waits for more messages once it has one.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
 /// How often consumer lag is measured against the partitions' high watermarks.
 const LAG_EVERY: Duration = Duration::from_secs(5);
-
-/// The dead-letter topic of an events topic.
-pub fn dead_letter_topic(topic: &str) -> String {
-    format!("{topic}.dead-letter")
-}
-
-/// The settings every Sluice Kafka client starts from.
-pub fn client_config(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("client.id", "sluice");
-    config
-}
-
-/// How the events topic is created when missing.
-#[derive(Debug, Clone, Copy)]
-pub struct TopicLayout {
-    pub partitions: i32,
-    pub replication: i32,
-}
-
-impl From<&crate::config::TopicArgs> for TopicLayout {
-    fn from(args: &crate::config::TopicArgs) -> Self {
-        TopicLayout {
-            partitions: i32::try_from(args.kafka_partitions.get()).unwrap_or(i32::MAX),
-            replication: i32::try_from(args.kafka_replication_factor.get()).unwrap_or(i32::MAX),
-        }
-    }
-}
-
-/// How long topic creation may take before the brokers count as unreachable.
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Creates the events topic and its dead-letter topic when missing, laid out as `layout`;
-/// Sluice does not rely on the broker creating topics. Whichever binary starts first creates
-/// them, so both pass the same layout.
-pub async fn ensure_topics(
-    brokers: &str,
-    topic: &str,
-    layout: TopicLayout,
-) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
-    let dead_letter = dead_letter_topic(topic);
-    let topics = [
-        NewTopic::new(
-            topic,
-            layout.partitions,
-            TopicReplication::Fixed(layout.replication),
-        ),
-        NewTopic::new(&dead_letter, 1, TopicReplication::Fixed(layout.replication)),
-    ];
-    let options = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(10)))
-        .request_timeout(Some(ADMIN_TIMEOUT));
-    let created = tokio::time::timeout(ADMIN_TIMEOUT, admin.create_topics(&topics, &options))
-        .await
-        .map_err(|_| KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut))??;
-    for result in created {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
-                    tracing::error!(topic = %name, ?code, "could not create topic");
-                })
-            }
-        }
-    }
-    Ok(())
-}
 
 /// What the Kafka source needs.
 #[derive(Debug, Clone)]
@@ -169,14 +96,6 @@ impl KafkaSource {
         }
     }
 
-    /// Commits stored offsets now; called on shutdown.
-    pub fn commit_now(&self) {
-        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            // Nothing stored since the last commit is not an error worth more than a note.
-            tracing::debug!(%error, "final offset commit");
-        }
-    }
-
     /// Starts measuring lag in the background, once, from inside the runtime.
     fn watch_lag(&mut self) {
         if self.lag_watch.is_some() {
@@ -192,7 +111,6 @@ impl KafkaSource {
                     .flatten();
                 if let Some(measured) = measured {
                     lag.store(measured, Ordering::Relaxed);
-                    crate::metrics::report_lag(measured);
                 }
                 tokio::time::sleep(LAG_EVERY).await;
             }
@@ -266,7 +184,7 @@ impl Source for KafkaSource {
         let first = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await;
         match first {
             Err(_) => return Ok(Batch::default()),
-            Ok(Err(error)) => return Err(SourceError(error.to_string())),
+            Ok(Err(error)) => return Err(SourceError::Unavailable(error.to_string())),
             Ok(Ok(message)) => {
                 self.pending.insert(message.partition(), message.offset());
                 messages.push(message.payload().unwrap_or_default().to_vec());
@@ -299,7 +217,7 @@ impl Source for KafkaSource {
             // librdkafka stores offset + 1: the next message to read.
             offsets
                 .add_partition_offset(&self.topic, *partition, rdkafka::Offset::Offset(*offset))
-                .map_err(|e| SourceError(e.to_string()))?;
+                .map_err(|e| SourceError::Unavailable(e.to_string()))?;
         }
         match self.consumer.store_offsets(&offsets) {
             Ok(()) => {}
@@ -315,6 +233,14 @@ impl Source for KafkaSource {
         self.lag.load(Ordering::Relaxed)
     }
 
+    /// Stored offsets are committed by librdkafka every second; this commits the last ones.
+    fn commit_now(&self) {
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last commit is not an error worth more than a note.
+            tracing::debug!(%error, "final offset commit");
+        }
+    }
+
     async fn dead_letter(&mut self, message: &[u8], reason: &str) -> Result<(), SourceError> {
         let headers = OwnedHeaders::new().insert(Header {
             key: "sluice-reason",
@@ -327,6 +253,6 @@ impl Source for KafkaSource {
             .send(record, Duration::from_secs(10))
             .await
             .map(|_| ())
-            .map_err(|(error, _)| SourceError(error.to_string()))
+            .map_err(|(error, _)| SourceError::Unavailable(error.to_string()))
     }
 }

@@ -105,23 +105,6 @@ pub async fn ping(pool: &AnyPool) -> Result<(), DbError> {
     Ok(())
 }
 
-/// `($1, $2), ($3, $4), …`: placeholders for `rows` rows of `columns` values, for multi-row
-/// statements that both engines accept.
-pub(crate) fn row_placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| format!("({})", list_placeholders(row * columns + 1, columns)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `$first, $first+1, …`: `count` placeholders, for `IN (…)` lists.
-pub(crate) fn list_placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `sqlite:PATH` as documented: the file is created when missing unless the URL says otherwise.
 fn sqlite_creating(url: &str) -> String {
     let query = url

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
-use crate::db::list_placeholders;
+use crate::sql::list_placeholders;
 
 /// Waiting to be sent, now or at `next_attempt_at`.
 pub const PENDING: &str = "pending";
@@ -117,7 +117,7 @@ fn insert_sql(rows: usize) -> String {
 
 /// A delivery a dispatcher has reserved for one attempt.
 #[derive(Debug, Clone)]
-pub(crate) struct Claimed {
+pub struct Claimed {
     pub id: String,
     pub message_id: String,
     pub webhook_id: Option<String>,
@@ -130,7 +130,7 @@ pub(crate) struct Claimed {
 
 impl Claimed {
     /// The key per-endpoint limits and failure tracking use.
-    pub(crate) fn endpoint(&self) -> &str {
+    pub fn endpoint(&self) -> &str {
         self.webhook_id
             .as_deref()
             .or(self.event_type_id.as_deref())
@@ -144,7 +144,7 @@ const NOT_PAUSED: &str = "NOT EXISTS (SELECT 1 FROM webhooks w \
 
 /// Due deliveries, oldest first, skipping endpoints that have no free slot and paused
 /// subscriptions: `(id, endpoint)`.
-pub(crate) async fn due(
+pub async fn due(
     db: &AnyPool,
     now: &str,
     saturated: &[String],
@@ -174,7 +174,7 @@ pub(crate) async fn due(
 
 /// Reserves these deliveries until `lease_until` and counts the attempt. The due condition is
 /// checked again in the UPDATE, so of two dispatchers racing for a row only one gets it.
-pub(crate) async fn claim(
+pub async fn claim(
     db: &AnyPool,
     ids: &[String],
     now: &str,
@@ -226,7 +226,7 @@ pub(crate) async fn claim(
 
 /// How an attempt ended.
 #[derive(Debug, Clone)]
-pub(crate) struct Outcome {
+pub struct Outcome {
     pub status_code: Option<u16>,
     pub error: Option<String>,
 }
@@ -234,7 +234,7 @@ pub(crate) struct Outcome {
 /// Records an attempt: delivered, due again at `retry_at`, or failed for good. Only the claim
 /// that made the attempt may record it: a delivery claimed again since (a manual retry while
 /// it was in flight) keeps the newer claim's result.
-pub(crate) async fn record(
+pub async fn record(
     db: impl Executor<'_, Database = Any>,
     claimed: &Claimed,
     status: &str,
@@ -261,7 +261,7 @@ pub(crate) async fn record(
 
 /// Gives back a claim that made no attempt because its subscription was paused meanwhile:
 /// the attempt is not counted and the delivery waits, due, for the subscription to resume.
-pub(crate) async fn release(
+pub async fn release(
     db: impl Executor<'_, Database = Any>,
     claimed: &Claimed,
     now: &str,
@@ -280,7 +280,7 @@ pub(crate) async fn release(
 
 /// Removes delivered and dead-lettered deliveries last changed before `cutoff`, so the outbox
 /// stays bounded; pending ones are never removed. Returns how many went.
-pub(crate) async fn forget_finished(db: &AnyPool, cutoff: &str) -> Result<u64, sqlx::Error> {
+pub async fn forget_finished(db: &AnyPool, cutoff: &str) -> Result<u64, sqlx::Error> {
     let removed = sqlx::query(&format!(
         "DELETE FROM deliveries WHERE status IN ('{DELIVERED}', '{FAILED}') AND updated_at < $1"
     ))

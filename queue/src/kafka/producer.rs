@@ -1,4 +1,4 @@
-//! Kafka as the queue: an idempotent producer with `acks=all`. An event is answered 201 only
+//! The gateways' side of Kafka: an idempotent producer with `acks=all`. An event is answered 201 only
 //! after its delivery report; a full local queue or a broker that does not confirm in time is
 //! a 503, never a silent drop.
 
@@ -11,21 +11,22 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio_util::sync::CancellationToken;
 
-use super::{Message, QueueError};
+use super::{client_config, ensure_topics, TopicLayout};
+use crate::{Message, PublishError};
 
 /// What the producer needs.
 #[derive(Debug, Clone)]
-pub(crate) struct KafkaConfig {
+pub struct ProducerConfig {
     pub brokers: String,
     pub topic: String,
-    pub layout: consumer::kafka::TopicLayout,
+    pub layout: TopicLayout,
     pub linger: Duration,
     pub delivery_timeout: Duration,
     pub max_buffered: u32,
 }
 
 /// The producer side of the queue.
-pub(crate) struct KafkaQueue {
+pub struct KafkaProducer {
     /// Replaced when librdkafka reports a fatal error (an idempotent producer fenced after a
     /// broker outage, say): such an instance can never send again.
     producer: RwLock<Arc<FutureProducer>>,
@@ -34,19 +35,19 @@ pub(crate) struct KafkaQueue {
     reachable: Arc<AtomicBool>,
 }
 
-impl std::fmt::Debug for KafkaQueue {
+impl std::fmt::Debug for KafkaProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaQueue")
+        f.debug_struct("KafkaProducer")
             .field("topic", &self.topic)
             .finish_non_exhaustive()
     }
 }
 
-impl KafkaQueue {
+impl KafkaProducer {
     /// Creates the topics when missing and starts the producer.
-    pub(crate) async fn start(config: &KafkaConfig) -> Result<KafkaQueue, KafkaError> {
-        consumer::kafka::ensure_topics(&config.brokers, &config.topic, config.layout).await?;
-        let mut settings = consumer::kafka::client_config(&config.brokers);
+    pub async fn start(config: &ProducerConfig) -> Result<KafkaProducer, KafkaError> {
+        ensure_topics(&config.brokers, &config.topic, config.layout).await?;
+        let mut settings = client_config(&config.brokers);
         settings
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -62,7 +63,7 @@ impl KafkaQueue {
                 config.delivery_timeout.as_millis().to_string(),
             );
         let producer: FutureProducer = settings.create()?;
-        Ok(KafkaQueue {
+        Ok(KafkaProducer {
             producer: RwLock::new(Arc::new(producer)),
             settings,
             topic: config.topic.clone(),
@@ -100,7 +101,7 @@ impl KafkaQueue {
     }
 
     /// Sends every message and waits for all their delivery reports.
-    pub(crate) async fn publish(&self, messages: Vec<Message>) -> Result<(), QueueError> {
+    pub async fn publish(&self, messages: Vec<Message>) -> Result<(), PublishError> {
         let producer = self.producer();
         self.send_all(&producer, messages).await.map_err(|error| {
             let fenced = matches!(
@@ -111,8 +112,8 @@ impl KafkaQueue {
             );
             self.replace_if_dead(&producer, fenced);
             match error {
-                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => QueueError::Full,
-                other => QueueError::Unavailable(other.to_string()),
+                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => PublishError::Full,
+                other => PublishError::Unavailable(other.to_string()),
             }
         })
     }
@@ -140,12 +141,12 @@ impl KafkaQueue {
         Ok(())
     }
 
-    pub(crate) fn is_ready(&self) -> bool {
+    pub fn is_ready(&self) -> bool {
         self.reachable.load(Ordering::Relaxed)
     }
 
     /// Watches the broker for readiness until `stop`.
-    pub(crate) async fn watch_broker(self: Arc<Self>, stop: CancellationToken) {
+    pub async fn watch_broker(self: Arc<Self>, stop: CancellationToken) {
         let mut every = tokio::time::interval(Duration::from_secs(2));
         loop {
             tokio::select! {
@@ -166,7 +167,7 @@ impl KafkaQueue {
     }
 
     /// Delivers everything still buffered, within `timeout`.
-    pub(crate) fn flush(&self, timeout: Duration) {
+    pub fn flush(&self, timeout: Duration) {
         if let Err(error) = self.producer().flush(timeout) {
             tracing::warn!(%error, "producer not fully flushed at shutdown");
         }

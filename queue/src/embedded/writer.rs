@@ -1,0 +1,130 @@
+//! The embedded log's write side: one thread appends every waiting request as one batch and
+//! syncs once (group commit), then acknowledges them all.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use fjall::{Database, Keyspace, PersistMode};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::{Message, PublishError};
+
+/// Most requests written under one sync.
+const MAX_GROUP: usize = 4096;
+
+type Ack = oneshot::Sender<Result<(), PublishError>>;
+
+pub(super) struct Append {
+    messages: Vec<Message>,
+    done: Ack,
+}
+
+impl std::fmt::Debug for Append {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Append")
+            .field("messages", &self.messages.len())
+            .finish()
+    }
+}
+
+/// The write side, shared by request handlers.
+#[derive(Debug)]
+pub struct EmbeddedWriter {
+    /// `None` only while dropping, so the writer sees its channel close.
+    pub(super) appends: Option<mpsc::Sender<Append>>,
+    pub(super) healthy: Arc<AtomicBool>,
+    pub(super) writer: Option<thread::JoinHandle<()>>,
+}
+
+impl EmbeddedWriter {
+    /// Makes `messages` durable, all or none.
+    pub async fn publish(&self, messages: Vec<Message>) -> Result<(), PublishError> {
+        let (done, acked) = oneshot::channel();
+        let appends = self.appends.as_ref().ok_or_else(stopped)?;
+        appends
+            .try_send(Append { messages, done })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => PublishError::Full,
+                mpsc::error::TrySendError::Closed(_) => stopped(),
+            })?;
+        acked.await.map_err(|_| stopped())?
+    }
+
+    /// Whether the writer can take appends, for readiness.
+    pub fn is_ready(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+            && self.appends.as_ref().is_some_and(|a| !a.is_closed())
+    }
+}
+
+fn stopped() -> PublishError {
+    PublishError::Unavailable("the queue writer stopped".into())
+}
+
+impl Drop for EmbeddedWriter {
+    /// Closes the channel and waits for the writer to finish the group in hand, so every
+    /// acknowledged append is on disk and the directory is free to open again.
+    fn drop(&mut self) {
+        self.appends.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The thread that owns appends.
+pub(super) struct Appender {
+    pub(super) db: Database,
+    pub(super) events: Keyspace,
+    pub(super) next: u64,
+    pub(super) written: watch::Sender<u64>,
+    pub(super) healthy: Arc<AtomicBool>,
+}
+
+impl Appender {
+    /// Runs until every sender is gone, i.e. the gateway has stopped serving.
+    pub(super) fn run(mut self, mut receiver: mpsc::Receiver<Append>) {
+        let mut group = Vec::new();
+        while let Some(first) = receiver.blocking_recv() {
+            group.push(first);
+            while group.len() < MAX_GROUP {
+                match receiver.try_recv() {
+                    Ok(append) => group.push(append),
+                    Err(_) => break,
+                }
+            }
+            let result = self.write(&group);
+            if let Err(error) = &result {
+                tracing::error!(%error, "writing to the embedded queue failed");
+                self.healthy.store(false, Ordering::Relaxed);
+            }
+            for append in group.drain(..) {
+                let _ = append.done.send(
+                    result
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| PublishError::Unavailable(e.to_string())),
+                );
+            }
+        }
+    }
+
+    fn write(&mut self, group: &[Append]) -> Result<(), fjall::Error> {
+        let mut batch = self.db.batch();
+        let mut next = self.next;
+        for append in group {
+            for message in &append.messages {
+                batch.insert(&self.events, next.to_be_bytes(), message.payload.as_slice());
+                next += 1;
+            }
+        }
+        batch.commit()?;
+        // The sequence numbers are taken once committed: a later group must not reuse them
+        // even if the sync below fails.
+        self.next = next;
+        self.db.persist(PersistMode::SyncData)?;
+        self.written.send_replace(next);
+        Ok(())
+    }
+}
