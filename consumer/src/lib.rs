@@ -12,6 +12,7 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod ops;
+pub mod process;
 pub mod webhooks;
 pub mod workflows;
 

@@ -5,7 +5,6 @@ use clap::Parser;
 use gateway::config::{Command, StoreCommand};
 use gateway::Cli;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -13,15 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cli.serve.log_json {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    consumer::process::install_logs(cli.serve.log_json);
     match cli.command {
         Some(Command::Store {
             command: StoreCommand::Create { name, storage },
@@ -42,30 +33,8 @@ async fn main() -> anyhow::Result<()> {
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
-            gateway::run(config, listener, shutdown_signal()).await?;
+            gateway::run(config, listener, consumer::process::shutdown_signal()).await?;
             Ok(())
         }
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

@@ -5,3 +5,4 @@
 
 mod apply;
 mod poison;
+mod support;

@@ -13,6 +13,7 @@ use sqlx::AnyPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{envelope, postgres, sqlite};
+use crate::support::wait_until;
 
 /// What the queue saw: the position committed and the messages set aside with their reasons.
 #[derive(Debug, Default)]
@@ -109,14 +110,12 @@ async fn consume_until_committed(db: &AnyPool, messages: Vec<Vec<u8>>) -> Seen {
         health.clone(),
         shutdown.clone(),
     ));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while seen.lock().expect("lock").committed < total {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the queue did not move past every message within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        Duration::from_secs(30),
+        "the queue to move past every message",
+        || async { (seen.lock().expect("lock").committed >= total).then_some(()) },
+    )
+    .await;
     shutdown.cancel();
     running.await.expect("consume loop");
     assert_eq!(health.failing_for(), Duration::ZERO);
@@ -185,14 +184,12 @@ async fn an_unreachable_store_holds_the_batch_and_reports_failing() {
         health.clone(),
         shutdown.clone(),
     ));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !health.is_stuck() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never reported stuck"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        Duration::from_secs(10),
+        "the batch to be reported stuck",
+        || async { health.is_stuck().then_some(()) },
+    )
+    .await;
     shutdown.cancel();
     running.await.expect("consume loop");
     let seen = seen.lock().expect("lock");

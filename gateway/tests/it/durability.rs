@@ -3,10 +3,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+use crate::harness::wait_until;
 
 struct Process {
     child: Child,
@@ -29,16 +31,11 @@ async fn start(data_dir: &std::path::Path) -> (Process, Option<Value>) {
         .expect("start gateway");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(reply) = client.get(format!("{base}/healthz")).send().await {
-            if reply.status() == StatusCode::OK {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "gateway did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(Duration::from_secs(20), "the gateway to start", || async {
+        let reply = client.get(format!("{base}/healthz")).send().await.ok()?;
+        (reply.status() == StatusCode::OK).then_some(())
+    })
+    .await;
     // The first start prints the admin key; later starts print nothing, so only read a line
     // when one is there to read.
     let stdout = child.stdout.take().expect("stdout");
@@ -113,10 +110,8 @@ async fn acknowledged_events_survive_kill_9_exactly_once() {
             acknowledged
         }));
     }
-    let kill_after = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < kill_after {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The senders' load runs this long before the kill lands in the middle of it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     gateway.child.kill().expect("SIGKILL");
     gateway.child.wait().expect("reaped");
     let mut acknowledged = Vec::new();
@@ -134,8 +129,11 @@ async fn acknowledged_events_survive_kill_9_exactly_once() {
         "{}/v1/contacts/crash@example.com/activities?limit=1000",
         restarted.base
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let stored: Vec<String> = loop {
+    let wanted = format!(
+        "the {} acknowledged events to be stored",
+        acknowledged.len()
+    );
+    let stored: Vec<String> = wait_until(Duration::from_secs(30), wanted, || async {
         let mut ids = Vec::new();
         let mut next = Some(activities_url.clone());
         while let Some(url) = next.take() {
@@ -155,11 +153,9 @@ async fn acknowledged_events_survive_kill_9_exactly_once() {
                 .as_str()
                 .map(|path| format!("{}{path}", restarted.base));
         }
-        if ids.len() >= acknowledged.len() || Instant::now() > deadline {
-            break ids;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        (ids.len() >= acknowledged.len()).then_some(ids)
+    })
+    .await;
     let _ = restarted.child.kill();
     let _ = restarted.child.wait();
     let mut stored_sorted = stored.clone();
@@ -195,17 +191,16 @@ async fn sigterm_drains_and_exits_zero() {
         .status()
         .expect("kill -TERM");
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(exit) = gateway.child.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway did not stop after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let child = &mut gateway.child;
+    let exit = wait_until(
+        Duration::from_secs(20),
+        "the gateway to stop after SIGTERM",
+        || {
+            let exited = child.try_wait().expect("wait");
+            async move { exited }
+        },
+    )
+    .await;
     assert!(exit.success(), "exit status {exit}");
     assert!(reqwest::get(format!("{}/healthz", gateway.base))
         .await

@@ -55,14 +55,17 @@ macro_rules! on_both_stores {
     };
 }
 
-/// Polls `check` every 100 ms until it answers `Some`, and fails the test naming `what` if that
-/// takes longer than `limit`. Tests wait for what they expect this way, never with a fixed sleep.
-pub async fn wait_until<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+/// Polls `check` until it answers `Some`, and fails the test naming `what` if that takes
+/// longer than `limit`. Tests wait for what they expect this way, never with a fixed sleep.
+/// The first polls come quickly (what is awaited is often a few milliseconds away), then every
+/// 100 ms so a slow wait does not load the server it watches.
+pub async fn wait_until<T, F, Fut>(limit: Duration, what: impl std::fmt::Display, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
     let deadline = tokio::time::Instant::now() + limit;
+    let mut every = Duration::from_millis(5);
     loop {
         if let Some(found) = check().await {
             return found;
@@ -71,7 +74,8 @@ where
             tokio::time::Instant::now() < deadline,
             "waited {limit:?} for {what}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
+        every = (every * 2).min(Duration::from_millis(100));
     }
 }
 
@@ -304,30 +308,22 @@ impl TestGateway {
         count: usize,
         limit: Duration,
     ) -> Vec<Value> {
-        let deadline = std::time::Instant::now() + limit;
         let path = format!("/v1/contacts/{email}/activities?limit=1000");
-        loop {
+        let found = wait_until(limit, format!("{count} activities for {email}"), || async {
             let reply = self.get(&path, &self.admin_key).await;
             let found = reply.body["results"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
-            if found.len() >= count {
-                assert_eq!(
-                    found.len(),
-                    count,
-                    "more activities than expected: {found:?}"
-                );
-                return found;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "only {} of {count} activities for {email} after {limit:?}: {}",
-                found.len(),
-                reply.body
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            (found.len() >= count).then_some(found)
+        })
+        .await;
+        assert_eq!(
+            found.len(),
+            count,
+            "more activities than expected: {found:?}"
+        );
+        found
     }
 
     /// Creates an integration and returns its id.

@@ -130,14 +130,13 @@ impl OwnBroker {
             .stderr(Stdio::null())
             .spawn()
             .expect("start tansu");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(std::time::Instant::now() < deadline, "tansu did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::harness::wait_until(Duration::from_secs(30), "tansu to listen", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(drop)
+        })
+        .await;
         OwnBroker {
             child,
             brokers: format!("127.0.0.1:{port}"),

@@ -14,7 +14,7 @@ use gateway::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{Backend, TestGateway};
+use crate::harness::{wait_until, Backend, TestGateway};
 use crate::on_both_stores;
 use crate::receiver::{Answer, Received, Receiver};
 
@@ -75,8 +75,7 @@ async fn deliveries_until(
     webhook: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
+    wait_until(WAIT, "the deliveries to settle", || async {
         let reply = gw
             .get(&format!("/v1/webhooks/{webhook}/deliveries"), &gw.admin_key)
             .await;
@@ -85,15 +84,9 @@ async fn deliveries_until(
             .as_array()
             .cloned()
             .unwrap_or_default();
-        if done(&found) {
-            return found;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "deliveries never settled: {found:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        done(&found).then_some(found)
+    })
+    .await
 }
 
 on_both_stores! {
@@ -275,17 +268,12 @@ on_both_stores! {
         receiver.answer(Answer::Ok);
         let ok = |r: &Received| r.json()["type"] == "custom_event.received";
         receiver.wait_for(11, WAIT, ok).await;
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
+        wait_until(WAIT, "all 10 events delivered after the restart", || async {
             let mut ids: Vec<String> = receiver.received().iter().map(|r| r.header("webhook-id").to_owned()).collect();
             ids.sort();
             ids.dedup();
-            if ids.len() == 10 {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "only {} of 10 events delivered after the restart", ids.len());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            (ids.len() == 10).then_some(())
+        }).await;
         drop(gw);
     }
 
@@ -591,19 +579,11 @@ async fn reactivating_starts_a_fresh_failure_streak(backend: Backend) {
     let sent = receiver.received().len();
     post_order(&gw, "hal@example.com", "o-2", 2.0).await;
     receiver.wait_for(sent + 1, WAIT, |_| true).await;
-    let deadline = std::time::Instant::now() + WAIT;
-    let read = loop {
+    let read = wait_until(WAIT, "the failure to be recorded", || async {
         let read = gw.get(&path, &gw.admin_key).await;
-        if read.body["failingSince"].is_string() {
-            break read;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the failure was never recorded: {}",
-            read.body
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+        read.body["failingSince"].is_string().then_some(read)
+    })
+    .await;
     assert_eq!(
         read.body["status"], "enabled",
         "a new streak, not the old one: {}",

@@ -245,15 +245,10 @@ on_both_stores! {
         assert_eq!(sent[0].json()["data"]["fields"], json!({"orderId": "o-1", "total": "12.5"}));
         // All three runs were stored with the event; once nothing of the send type is pending,
         // nothing more can be sent.
-        let deadline = std::time::Instant::now() + WAIT;
-        let rows = loop {
+        let rows = crate::harness::wait_until(WAIT, "no send delivery left pending", || async {
             let rows = send_deliveries(&gw, crm_id).await;
-            if rows.iter().all(|(status, ..)| status != "pending") {
-                break rows;
-            }
-            assert!(std::time::Instant::now() < deadline, "{rows:?}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        };
+            rows.iter().all(|(status, ..)| status != "pending").then_some(rows)
+        }).await;
         assert_eq!(receiver.received().len(), 1, "only the run whose values fit sent its event");
         let mut failed: Vec<String> = rows.iter()
             .filter(|(status, ..)| status == "failed")
