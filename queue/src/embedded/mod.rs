@@ -4,7 +4,7 @@
 //! One writer thread owns appends. It takes every request waiting on its channel, writes them
 //! as one batch, syncs the journal once (`fdatasync`), and only then acknowledges them all: a
 //! group commit, so the cost of the sync is shared by everyone who arrived during the last one.
-//! The channel is bounded; when it is full, publishers get `QueueError::Full` (a 503) at once.
+//! The channel is bounded; when it is full, publishers get `PublishError::Full` (a 503) at once.
 //!
 //! The consumer reads from its cursor, stores the effects, then deletes what it read and saves
 //! the cursor in one fjall batch. That batch need not be synced: losing it only replays events
