@@ -23,25 +23,42 @@ use crate::scenario::{Mix, Scenario, ScenarioKind, Targets};
 pub(crate) struct BenchArgs {
     /// Connections, closed loop, for every target.
     #[arg(long, default_value = "64")]
-    connections: usize,
+    pub(crate) connections: usize,
     /// Measured time per target (after a one-second warm-up).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    duration: Duration,
+    pub(crate) duration: Duration,
     /// Body size of each event.
     #[arg(long, default_value = "1024")]
-    payload_bytes: usize,
+    pub(crate) payload_bytes: usize,
     /// The gateway binary; by default the one beside this binary.
     #[arg(long)]
     gateway_bin: Option<PathBuf>,
     /// Kafka brokers: also measure the gateway in Kafka mode.
     #[arg(long, env = "SLUICE_BENCH_KAFKA_BROKERS")]
-    kafka_brokers: Option<String>,
+    pub(crate) kafka_brokers: Option<String>,
     /// Skip the comparison with wrk.
     #[arg(long)]
     skip_wrk: bool,
-    /// Where the JSON results go.
+    /// Where the JSON results go (CPU mode: the same name with `-cpu`).
     #[arg(long, default_value = "target/bench/loadtest-bench.json")]
-    report: PathBuf,
+    pub(crate) report: PathBuf,
+    /// Measure CPU seconds per event of every process at a fixed `--rate` instead of
+    /// throughput at saturation.
+    #[arg(long)]
+    cpu: bool,
+    /// Events per second in CPU mode (open loop).
+    #[arg(long, requires = "cpu")]
+    pub(crate) rate: Option<f64>,
+    /// The consumer binary for the Kafka row of CPU mode; by default the one beside the gateway.
+    #[arg(long)]
+    pub(crate) consumer_bin: Option<PathBuf>,
+    /// The store for the Kafka row of CPU mode (e.g. a PostgreSQL URL); SQLite by default.
+    #[arg(long)]
+    pub(crate) database_url: Option<String>,
+    /// Also count this process and its descendants in the Kafka row, as NAME=PID (the broker,
+    /// the PostgreSQL postmaster); repeatable.
+    #[arg(long, value_parser = crate::cpu::parse_watch)]
+    pub(crate) watch_pid: Vec<(String, u32)>,
 }
 
 /// One measured target.
@@ -95,6 +112,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
             gateway_bin.display()
         );
     }
+    if args.cpu {
+        return crate::cpu::run(&args, &gateway_bin, &me).await;
+    }
     let mut rows = Vec::new();
 
     eprintln!("==> ceiling");
@@ -104,7 +124,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         port,
         false,
     )?;
-    let ceiling_report = load(
+    let ceiling_report = load_closed(
         &args,
         port,
         Targets {
@@ -152,7 +172,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     let gateway = Server::start(&mut command, port, true)?;
     // Each benchmarked gateway is fresh: a stored key would never be reused.
     let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
-    let report = load(&args, port, targets).await?;
+    let report = load_closed(&args, port, targets).await?;
     rows.push(row(
         "gateway, embedded",
         &report,
@@ -183,7 +203,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         command.arg("--data-dir").arg(data.path());
         let gateway = Server::start(&mut command, port, true)?;
         let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
-        let report = load(&args, port, targets).await?;
+        let report = load_closed(&args, port, targets).await?;
         rows.push(row(
             "gateway, Kafka",
             &report,
@@ -218,16 +238,29 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn url(port: u16) -> url::Url {
+pub(crate) fn url(port: u16) -> url::Url {
     #[allow(clippy::expect_used)]
     url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("a loopback URL parses")
 }
 
 /// The webhook scenario, closed loop: a one-second warm-up, then the measured run.
-async fn load(args: &BenchArgs, port: u16, targets: Targets) -> anyhow::Result<Report> {
+async fn load_closed(args: &BenchArgs, port: u16, targets: Targets) -> anyhow::Result<Report> {
+    let (_, measured, ()) = load(args, port, targets, None, || ()).await?;
+    Ok(measured)
+}
+
+/// The webhook scenario: a one-second warm-up, then the measured run, closed loop or at
+/// `rate`. `before` runs between the two (to take a reading); returns both reports and it.
+pub(crate) async fn load<T>(
+    args: &BenchArgs,
+    port: u16,
+    targets: Targets,
+    rate: Option<f64>,
+    before: impl FnOnce() -> T,
+) -> anyhow::Result<(Report, Report, T)> {
     let plan = |duration| Plan {
         target: url(port),
-        rate: None,
+        rate,
         connections: args.connections,
         stop: Stop {
             duration: Some(duration),
@@ -247,13 +280,15 @@ async fn load(args: &BenchArgs, port: u16, targets: Targets) -> anyhow::Result<R
         spread_sources: false,
     };
     let warm = plan(Duration::from_secs(1));
-    crate::generate::run(
+    let warmed = crate::generate::run(
         warm.clone(),
         Scenario::new(warm.mix.clone(), targets.clone()),
         false,
         true,
     )
     .await;
+    let warm_report = crate::report_of(&warm, &warmed);
+    let reading = before();
     let measured = plan(args.duration);
     let outcome = crate::generate::run(
         measured.clone(),
@@ -264,7 +299,7 @@ async fn load(args: &BenchArgs, port: u16, targets: Targets) -> anyhow::Result<R
     .await;
     let report = crate::report_of(&measured, &outcome);
     eprint!("{}", report.summary());
-    Ok(report)
+    Ok((warm_report, report, reading))
 }
 
 fn row(name: &str, report: &Report, rss: Option<f64>, ceiling: f64) -> Row {
@@ -374,12 +409,12 @@ fn wrk(args: &BenchArgs, port: u16) -> anyhow::Result<f64> {
 }
 
 /// A free loopback port (released before the server binds it).
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// A server child process, stopped with SIGTERM when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     first_line: Option<String>,
 }
@@ -387,7 +422,11 @@ struct Server {
 impl Server {
     /// Starts `command` and waits (at most 30 s) until `port` accepts connections. With
     /// `reads_key`, the first stdout line (the gateway's first-start admin key) is kept.
-    fn start(command: &mut Command, port: u16, reads_key: bool) -> anyhow::Result<Server> {
+    pub(crate) fn start(
+        command: &mut Command,
+        port: u16,
+        reads_key: bool,
+    ) -> anyhow::Result<Server> {
         let mut child = command
             .stdout(if reads_key {
                 Stdio::piped()
@@ -417,7 +456,11 @@ impl Server {
         Ok(Server { child, first_line })
     }
 
-    fn admin_key(&self) -> anyhow::Result<String> {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn admin_key(&self) -> anyhow::Result<String> {
         let line = self.first_line.as_deref().unwrap_or_default();
         let created: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("the gateway printed {line:?}, not its admin key"))?;

@@ -13,6 +13,7 @@ mod batch;
 mod bench;
 mod ceiling;
 mod client;
+mod cpu;
 mod generate;
 mod h1;
 mod keystore;
