@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::Health;
@@ -36,26 +37,32 @@ impl std::fmt::Debug for Ops {
     }
 }
 
-/// Slow or idle scrapers are cut off like any other client.
+/// Slow or idle scrapers are cut off like any other client (an idle keep-alive connection
+/// too: hyper's head timeout also runs between requests).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once: a few scrapers and probes need a handful; past this the next
+/// client waits in the kernel's backlog, not in memory here.
+const MAX_CONNECTIONS: usize = 64;
 
 /// Serves `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, ops: Ops, shutdown: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => return,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
         let (stream, _) = tokio::select! {
             () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = crate::process::accept(&listener) => accepted,
         };
         let ops = ops.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = service_fn(move |request| {
                 let ops = ops.clone();
                 async move { Ok::<_, Infallible>(answer(&ops, request).await) }

@@ -1,6 +1,10 @@
-//! What every Sluice binary does at start and stop: log setup and the shutdown signal. The
-//! gateway's `main` uses these too, so both processes log and stop alike.
+//! What every Sluice process does at start and stop: log setup, accepting connections and the
+//! shutdown signal. The gateway uses these too, so both processes log, serve and stop alike.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
 use tracing_subscriber::EnvFilter;
 
 /// Logs to stderr, filtered by `SLUICE_LOG` (`info` when unset or invalid); JSON lines when
@@ -14,6 +18,20 @@ pub fn install_logs(json: bool) {
         logs.json().init();
     } else {
         logs.init();
+    }
+}
+
+/// The next connection on `listener`. Accepting fails when the process is out of file
+/// descriptors, which passes as connections close: it backs off instead of spinning.
+pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 }
 

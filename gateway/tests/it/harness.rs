@@ -55,29 +55,7 @@ macro_rules! on_both_stores {
     };
 }
 
-/// Polls `check` until it answers `Some`, and fails the test naming `what` if that takes
-/// longer than `limit`. Tests wait for what they expect this way, never with a fixed sleep.
-/// The first polls come quickly (what is awaited is often a few milliseconds away), then every
-/// 100 ms so a slow wait does not load the server it watches.
-pub async fn wait_until<T, F, Fut>(limit: Duration, what: impl std::fmt::Display, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut every = Duration::from_millis(5);
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "waited {limit:?} for {what}"
-        );
-        tokio::time::sleep(every).await;
-        every = (every * 2).min(Duration::from_millis(100));
-    }
-}
+pub use crate::support::wait_until;
 
 /// A workspace binary beside this test binary (`cargo test --workspace` builds it).
 pub fn binary(name: &str) -> std::path::PathBuf {

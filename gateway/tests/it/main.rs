@@ -19,3 +19,6 @@ mod refusals;
 mod registry;
 mod webhooks;
 mod workflows;
+// The one `wait_until`, written once for the consumer's integration tests and the gateway's.
+#[path = "../../../consumer/tests/it/support.rs"]
+mod support;
