@@ -1,19 +1,18 @@
 //! The contacts API (SPEC §6): a contact by email and its activities, newest first.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use http::StatusCode;
 use percent_encoding::percent_decode_str;
 
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::http_body;
-use crate::registry::form_pairs;
+use crate::pagination::{encode_cursor, CursorPage};
 use crate::routes::HttpResponse;
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
+const BAD_CURSOR: &str = "before is not a cursor from a previous page";
 
 /// `GET /v1/contacts/{email}`
 pub(crate) async fn get(
@@ -38,31 +37,20 @@ pub(crate) async fn activities(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::ContactsRead)?;
     let email = normalise(email)?;
-    let mut limit = DEFAULT_LIMIT;
-    let mut before = None;
-    for (name, value) in form_pairs(query) {
-        match name.as_ref() {
-            "limit" => limit = crate::registry::parse_limit(&value, MAX_LIMIT)?,
-            "before" => before = Some(decode_cursor(&value)?),
-            _ => {}
-        }
-    }
+    let page =
+        CursorPage::from_query(query, (DEFAULT_LIMIT, MAX_LIMIT), BAD_CURSOR, |_, _| Ok(()))?;
+    let before = page.before.as_deref().map(split_cursor).transpose()?;
+    let limit = page.limit;
     if store::contacts::contact(&state.db, &caller.store_id, &email)
         .await?
         .is_none()
     {
         return Err(ApiError::NotFound("contact"));
     }
-    let page = store::contacts::activities(
-        &state.db,
-        &caller.store_id,
-        &email,
-        limit,
-        before.as_ref().map(|(r, e)| (r.as_str(), e.as_str())),
-    )
-    .await?;
+    let page =
+        store::contacts::activities(&state.db, &caller.store_id, &email, limit, before).await?;
     let next = page.next.map(|(received, event)| {
-        let cursor = URL_SAFE_NO_PAD.encode(format!("{received}|{event}"));
+        let cursor = encode_cursor(&format!("{received}|{event}"));
         format!("/v1/contacts/{email}/activities?limit={limit}&before={cursor}")
     });
     Ok(http_body::json(
@@ -80,10 +68,9 @@ fn normalise(raw: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::BadRequest(format!("{decoded} is not an email address")))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(String, String), ApiError> {
-    let bad = || ApiError::BadRequest("before is not a cursor from a previous page".into());
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (received, event) = text.split_once('|').ok_or_else(bad)?;
-    Ok((received.to_owned(), event.to_owned()))
+/// A cursor's position: when the activity was received, and its event id.
+fn split_cursor(cursor: &str) -> Result<(&str, &str), ApiError> {
+    cursor
+        .split_once('|')
+        .ok_or_else(|| ApiError::BadRequest(BAD_CURSOR.into()))
 }

@@ -11,6 +11,7 @@ mod health;
 mod http_body;
 mod ingest;
 pub mod metrics;
+mod pagination;
 mod rate_limit;
 mod registry;
 mod routes;

@@ -11,7 +11,11 @@ use hyper::body::Incoming;
 
 use crate::error::ApiError;
 use crate::http_body::RequestBody;
-use crate::registry::{api_keys, deliveries, event_types, integrations, webhooks, workflows};
+use crate::registry::event_types::{self, EventTypes};
+use crate::registry::integrations::{self, Integrations};
+use crate::registry::webhooks::{self, Webhooks};
+use crate::registry::workflows::{self, Workflows};
+use crate::registry::{self, api_keys, deliveries, Request as RegistryRequest};
 use crate::state::AppState;
 use crate::{contacts, health, ingest, metrics};
 
@@ -189,8 +193,12 @@ async fn dispatch(
     let headers = &parts.headers;
     let query = parts.uri.query();
     let caller = || state.keys.authenticate(db, headers);
-    let base = || base_url(state, parts);
-    let private = state.config.delivery.allow_private_targets;
+    // A registry handler's request: the path's ids, the head and the body.
+    macro_rules! req {
+        ($params:expr) => {
+            RegistryRequest::new($params, parts, incoming)
+        };
+    }
     match (route, &parts.method) {
         (Route::WebhookEvent { store, alias }, &Method::POST) => {
             ingest::webhook(state, store, alias, parts, incoming).await
@@ -215,82 +223,77 @@ async fn dispatch(
         (Route::Readyz, &Method::GET) => health::ready(state).await,
         (Route::Metrics, &Method::GET) => Ok(prometheus()),
         (Route::ApiKeys, &Method::POST) => {
-            api_keys::create(db, &caller().await?, headers, incoming).await
+            api_keys::create(state, &caller().await?, req!(())).await
         }
         (Route::Integrations, &Method::POST) => {
-            integrations::create(db, &caller().await?, headers, incoming).await
+            integrations::create(state, &caller().await?, req!(())).await
         }
         (Route::Integrations, &Method::GET) => {
-            integrations::list(db, &caller().await?, query).await
+            registry::list::<Integrations>(state, &caller().await?, req!(())).await
         }
-        (Route::Integration(id), &Method::GET) => integrations::get(db, &caller().await?, id).await,
+        (Route::Integration(id), &Method::GET) => {
+            registry::get::<Integrations>(state, &caller().await?, req!(id)).await
+        }
         (Route::Integration(id), &Method::PATCH) => {
-            // `eventsEnabled` may have changed: this gateway's aliases learn it at once.
-            let caller = caller().await?;
-            let response = integrations::patch(db, &caller, id, headers, incoming).await;
-            state.types.forget_store(&caller.store_id);
-            response
+            integrations::patch(state, &caller().await?, req!(id)).await
         }
         (Route::Integration(id), &Method::DELETE) => {
-            let caller = caller().await?;
-            let response = integrations::delete(db, &caller, id).await;
-            state.types.forget_store(&caller.store_id);
-            response
+            registry::delete::<Integrations>(state, &caller().await?, req!(id)).await
         }
         (Route::EventTypes(id), &Method::POST) => {
-            let caller = caller().await?;
-            let response =
-                event_types::create(db, &caller, id, private, headers, incoming, &base()).await;
-            state.types.forget_store(&caller.store_id);
-            response
+            event_types::create(state, &caller().await?, req!(id)).await
         }
         (Route::EventTypes(id), &Method::GET) => {
-            let caller = caller().await?;
-            event_types::list(db, &caller, id, query, &base()).await
+            event_types::list(state, &caller().await?, req!(id)).await
         }
         (Route::EventType(id), &Method::GET) => {
-            event_types::get(db, &caller().await?, id, &base()).await
+            registry::get::<EventTypes>(state, &caller().await?, req!(id)).await
         }
         (Route::EventType(id), &Method::PUT) => {
-            let caller = caller().await?;
-            let response =
-                event_types::replace(db, &caller, id, private, headers, incoming, &base()).await;
-            state.types.forget_store(&caller.store_id);
-            response
+            event_types::replace(state, &caller().await?, req!(id)).await
         }
         (Route::EventType(id), &Method::DELETE) => {
-            let caller = caller().await?;
-            let response = event_types::delete(db, &caller, id).await;
-            state.types.forget_store(&caller.store_id);
-            response
+            registry::delete::<EventTypes>(state, &caller().await?, req!(id)).await
         }
         (Route::Webhooks, &Method::POST) => {
-            webhooks::create(db, &caller().await?, private, headers, incoming).await
+            webhooks::create(state, &caller().await?, req!(())).await
         }
-        (Route::Webhooks, &Method::GET) => webhooks::list(db, &caller().await?, query).await,
-        (Route::Webhook(id), &Method::GET) => webhooks::get(db, &caller().await?, id).await,
+        (Route::Webhooks, &Method::GET) => {
+            registry::list::<Webhooks>(state, &caller().await?, req!(())).await
+        }
+        (Route::Webhook(id), &Method::GET) => {
+            registry::get::<Webhooks>(state, &caller().await?, req!(id)).await
+        }
         (Route::Webhook(id), &Method::PATCH) => {
-            webhooks::patch(db, &caller().await?, id, private, headers, incoming).await
+            webhooks::patch(state, &caller().await?, req!(id)).await
         }
-        (Route::Webhook(id), &Method::DELETE) => webhooks::delete(db, &caller().await?, id).await,
+        (Route::Webhook(id), &Method::DELETE) => {
+            registry::delete::<Webhooks>(state, &caller().await?, req!(id)).await
+        }
         (Route::WebhookTest(id), &Method::POST) => {
-            deliveries::test(db, &caller().await?, id, headers, incoming).await
+            deliveries::test(state, &caller().await?, req!(id)).await
         }
         (Route::Deliveries(id), &Method::GET) => {
-            deliveries::list(db, &caller().await?, id, query).await
+            deliveries::list(state, &caller().await?, req!(id)).await
         }
         (Route::DeliveryRetry { webhook, delivery }, &Method::POST) => {
-            deliveries::retry(db, &caller().await?, webhook, delivery).await
+            deliveries::retry(state, &caller().await?, req!((webhook, delivery))).await
         }
         (Route::Workflows, &Method::POST) => {
-            workflows::create(db, &caller().await?, headers, incoming).await
+            workflows::create(state, &caller().await?, req!(())).await
         }
-        (Route::Workflows, &Method::GET) => workflows::list(db, &caller().await?, query).await,
-        (Route::Workflow(id), &Method::GET) => workflows::get(db, &caller().await?, id).await,
+        (Route::Workflows, &Method::GET) => {
+            registry::list::<Workflows>(state, &caller().await?, req!(())).await
+        }
+        (Route::Workflow(id), &Method::GET) => {
+            registry::get::<Workflows>(state, &caller().await?, req!(id)).await
+        }
         (Route::Workflow(id), &Method::PATCH) => {
-            workflows::patch(db, &caller().await?, id, headers, incoming).await
+            workflows::patch(state, &caller().await?, req!(id)).await
         }
-        (Route::Workflow(id), &Method::DELETE) => workflows::delete(db, &caller().await?, id).await,
+        (Route::Workflow(id), &Method::DELETE) => {
+            registry::delete::<Workflows>(state, &caller().await?, req!(id)).await
+        }
         (Route::Unknown, _) => Err(ApiError::NotFound("route")),
         _ => Err(ApiError::MethodNotAllowed(route.allowed())),
     }
@@ -303,23 +306,6 @@ fn prometheus() -> HttpResponse {
         header::HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     response
-}
-
-/// The base of `endpointUrl`s: `--public-url`, else the scheme-less Host the client used.
-fn base_url(state: &AppState, parts: &Parts) -> String {
-    if let Some(url) = &state.config.public_url {
-        return url.as_str().trim_end_matches('/').to_owned();
-    }
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .or_else(|| parts.uri.authority().cloned());
-    match host {
-        Some(host) => format!("http://{host}"),
-        None => format!("http://{}", state.config.listen),
-    }
 }
 
 #[cfg(test)]

@@ -168,6 +168,34 @@ impl<'v, 'a> ObjectReader<'v, 'a> {
     }
 }
 
+/// The text of a JSON string, for callers that read items of an [`ObjectReader::array`] or a
+/// [`ObjectReader::value`] without naming the parser's types.
+pub fn as_str<'v>(value: &'v Value<'_>) -> Option<&'v str> {
+    value.as_str()
+}
+
+/// Whether the value is JSON `null`.
+pub fn is_null(value: &Value<'_>) -> bool {
+    value.is_null()
+}
+
+/// The property `key` of an object, as sent; None for a missing key or a value that is not an
+/// object.
+pub fn member<'v, 'a>(value: &'v Value<'a>, key: &str) -> Option<&'v Value<'a>> {
+    value.get(key)
+}
+
+/// The members of an object in the order the parser holds them; None for anything else (a
+/// number kept as exact text is an object only in form, so it is not one here either).
+pub fn members<'v, 'a>(value: &'v Value<'a>) -> Option<Vec<(&'v str, &'v Value<'a>)>> {
+    match value {
+        Value::Object(object) if crate::decode::number_text(value).is_none() => {
+            Some(object.iter().map(|(k, v)| (k.as_ref(), v)).collect())
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +289,18 @@ mod tests {
         let mut violations = Vec::new();
         assert!(ObjectReader::new(&value, "", &mut violations).is_none());
         assert_eq!(violations, [at("", "must be an object")]);
+    }
+
+    #[test]
+    fn plain_accessors_hide_the_parser() {
+        let mut buf = br#"{"a": "x", "b": null, "c": {"k": 1}}"#.to_vec();
+        let value = decode(&mut buf).expect("json");
+        assert_eq!(member(&value, "a").and_then(as_str), Some("x"));
+        assert!(member(&value, "b").is_some_and(is_null));
+        assert_eq!(member(&value, "missing"), None);
+        let inner = member(&value, "c").and_then(members).expect("object");
+        assert_eq!(inner.len(), 1);
+        assert_eq!(inner[0].0, "k");
+        assert!(member(&value, "a").and_then(members).is_none());
     }
 }

@@ -9,6 +9,7 @@ pub mod clock;
 mod connection;
 pub mod contacts;
 pub mod outbox;
+pub mod registry;
 pub mod sql;
 pub mod webhooks;
 pub mod workflows;

@@ -242,7 +242,7 @@ pub(super) async fn find(
 /// `createContact` on the api path: false unless the caller says true.
 pub(super) fn create_contact(query: Option<&str>) -> Result<bool, ApiError> {
     let mut create = false;
-    for (name, value) in crate::registry::form_pairs(query) {
+    for (name, value) in crate::pagination::query_pairs(query) {
         if name == "createContact" {
             create = match value.as_ref() {
                 "true" => true,

@@ -1,6 +1,10 @@
-//! The registry: stores (tenants), API keys, custom integrations, custom event types, webhook
-//! subscriptions and workflows.
-//! Each module holds its resource's HTTP handlers and its SQL, because it owns that data.
+//! The registry's HTTP side: stores (tenants), API keys, custom integrations, custom event
+//! types, webhook subscriptions, their deliveries, and workflows.
+//!
+//! Each resource is a folder: `input.rs` turns a request body into typed values (or the
+//! violations that refuse it), `mod.rs` holds the handlers. The SQL is in
+//! `store::registry`. Every handler takes `(&AppState, &Caller, Request)`, and the list, get
+//! and delete routes that are alike for every resource are the generic handlers here.
 
 pub(crate) mod api_keys;
 pub(crate) mod deliveries;
@@ -10,108 +14,158 @@ pub(crate) mod stores;
 pub(crate) mod webhooks;
 pub(crate) mod workflows;
 
+use http::request::Parts;
+use http::StatusCode;
+use schemas::ObjectReader;
 use serde::Serialize;
+use store::registry::{self, Owned};
 
+use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
+use crate::http_body::{self, RequestBody};
+use crate::pagination::{Listing, Page};
+use crate::routes::HttpResponse;
+use crate::state::AppState;
 
-/// Default and largest page sizes for registry listings.
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 200;
-
-/// `?limit=&offset=` of a listing.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Page {
-    pub limit: i64,
-    pub offset: i64,
+/// What a registry handler gets besides the state and the caller: the ids its path carries
+/// (`()`, one id, or two), the request head, and the body, which only writes read.
+#[derive(Debug)]
+pub(crate) struct Request<'a, P> {
+    pub params: P,
+    pub parts: &'a Parts,
+    pub body: &'a mut RequestBody,
 }
 
-impl Page {
-    /// Reads the page from a query string; out-of-range values are a 400 rather than a guess.
-    pub(crate) fn from_query(query: Option<&str>) -> Result<Page, ApiError> {
-        let mut page = Page {
-            limit: DEFAULT_LIMIT,
-            offset: 0,
+impl<'a, P> Request<'a, P> {
+    pub(crate) fn new(params: P, parts: &'a Parts, body: &'a mut RequestBody) -> Request<'a, P> {
+        Request {
+            params,
+            parts,
+            body,
+        }
+    }
+
+    /// Reads the JSON body and hands the decoded document to `read`, one of the `input`
+    /// functions.
+    pub(crate) async fn read<T>(
+        &mut self,
+        read: impl FnOnce(&schemas::Value<'_>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut buf = http_body::read_json(&self.parts.headers, self.body).await?;
+        let value = http_body::decode(&mut buf)?;
+        read(&value)
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.parts.uri.query()
+    }
+}
+
+/// A resource answered by the shared [`get`] and [`delete`] handlers.
+pub(crate) trait Resource {
+    /// How a 404 names it ("custom integration").
+    const NAME: &'static str;
+    const READ: Scope;
+    const WRITE: Scope;
+    /// The row as `store::registry` reads it, and by default as answered.
+    type Stored: Owned + Serialize;
+
+    /// The answer for a stored row; `parts` is the request's head.
+    fn answer(
+        _state: &AppState,
+        _caller: &Caller,
+        _parts: &Parts,
+        stored: Self::Stored,
+    ) -> impl Serialize {
+        stored
+    }
+
+    /// Called after a write succeeded, for the caches that hold what it changed.
+    fn written(_state: &AppState, _caller: &Caller) {}
+}
+
+/// A resource whose listing is one path of all the store's rows, answered by the shared
+/// [`list`].
+pub(crate) trait Listed: Resource {
+    /// The listing's path, for its page links.
+    const PATH: &'static str;
+}
+
+/// `GET` of a resource's listing, `?limit=&offset=`.
+pub(crate) async fn list<R: Listed>(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<'_, ()>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(R::READ)?;
+    let page = Page::from_query(request.query())?;
+    let rows = registry::page::<R::Stored>(&state.db, &caller.store_id, page.window()).await?;
+    let answers = rows
+        .into_iter()
+        .map(|row| R::answer(state, caller, request.parts, row))
+        .collect();
+    Ok(http_body::json(
+        StatusCode::OK,
+        &Listing::new(R::PATH, page, answers),
+    ))
+}
+
+/// `GET` of one row by id.
+pub(crate) async fn get<R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<'_, &str>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(R::READ)?;
+    let stored = registry::find::<R::Stored>(&state.db, &caller.store_id, request.params)
+        .await?
+        .ok_or(ApiError::NotFound(R::NAME))?;
+    let answer = R::answer(state, caller, request.parts, stored);
+    Ok(http_body::json(StatusCode::OK, &answer))
+}
+
+/// `DELETE` of one row by id: 204, or 404 when the store has no such row.
+pub(crate) async fn delete<R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<'_, &str>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(R::WRITE)?;
+    if !registry::delete::<R::Stored>(&state.db, &caller.store_id, request.params).await? {
+        return Err(ApiError::NotFound(R::NAME));
+    }
+    R::written(state, caller);
+    Ok(http_body::empty(StatusCode::NO_CONTENT))
+}
+
+/// Reads a body that must be one object: `read` takes the properties it knows, every other one
+/// is refused as unknown, and all violations come back at once as a 422.
+pub(crate) fn read_object<T>(
+    value: &schemas::Value<'_>,
+    read: impl FnOnce(&mut ObjectReader<'_, '_>) -> T,
+) -> Result<T, ApiError> {
+    let mut violations = Vec::new();
+    let read = {
+        let Some(mut reader) = ObjectReader::new(value, "", &mut violations) else {
+            return Err(ApiError::Unprocessable(violations));
         };
-        for (name, value) in form_pairs(query) {
-            let number = || {
-                value.parse::<i64>().map_err(|_| {
-                    ApiError::BadRequest(format!("query parameter {name} must be an integer"))
-                })
-            };
-            match name.as_ref() {
-                "limit" => page.limit = number()?,
-                "offset" => page.offset = number()?,
-                _ => {}
-            }
-        }
-        if !(1..=MAX_LIMIT).contains(&page.limit) {
-            return Err(ApiError::BadRequest(format!(
-                "limit must be between 1 and {MAX_LIMIT}"
-            )));
-        }
-        if page.offset < 0 {
-            return Err(ApiError::BadRequest("offset must not be negative".into()));
-        }
-        Ok(page)
-    }
-
-    /// Fetch one row more than the page to learn whether a next page exists.
-    pub(crate) fn fetch_limit(self) -> i64 {
-        self.limit + 1
-    }
+        let read = read(&mut reader);
+        reader.finish();
+        read
+    };
+    refuse_any(violations).map(|()| read)
 }
 
-/// A `limit` query value within `1..=max`, or a 400 saying so.
-pub(crate) fn parse_limit(value: &str, max: i64) -> Result<i64, ApiError> {
-    value
-        .parse()
-        .ok()
-        .filter(|n| (1..=max).contains(n))
-        .ok_or_else(|| ApiError::BadRequest(format!("limit must be between 1 and {max}")))
-}
-
-/// Pairs of a query string, percent-decoded.
-pub(crate) fn form_pairs(
-    query: Option<&str>,
-) -> impl Iterator<Item = (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-}
-
-/// `{links: {next, prev}, results}` for a page of `rows` fetched with `Page::fetch_limit`.
-#[derive(Debug, Serialize)]
-pub(crate) struct Listing<T> {
-    links: Links,
-    results: Vec<T>,
-}
-
-#[derive(Debug, Serialize)]
-struct Links {
-    next: Option<String>,
-    prev: Option<String>,
-}
-
-impl<T> Listing<T> {
-    pub(crate) fn new(path: &str, page: Page, mut rows: Vec<T>) -> Listing<T> {
-        let has_next = rows.len() as i64 > page.limit;
-        rows.truncate(page.limit as usize);
-        let link = |offset: i64| format!("{path}?limit={}&offset={offset}", page.limit);
-        Listing {
-            links: Links {
-                next: has_next.then(|| link(page.offset + page.limit)),
-                prev: (page.offset > 0).then(|| link((page.offset - page.limit).max(0))),
-            },
-            results: rows,
-        }
+/// Violations found after reading (references to other rows, say) as the 422 they make.
+pub(crate) fn refuse_any(violations: Vec<schemas::Violation>) -> Result<(), ApiError> {
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Unprocessable(violations))
     }
 }
 
 /// A new resource id: UUID v7, so ids sort by creation time.
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
-}
-
-/// A stored JSON document. Serialising our own types cannot fail, so an empty string would
-/// only mean a bug, and reading it back reports it as corrupt data.
-pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
 }

@@ -1,25 +1,26 @@
 //! A subscription's deliveries: `POST /v1/webhooks/{id}/test`, `GET /v1/webhooks/{id}/deliveries`
-//! and `POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry`.
+//! and `POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry`. The outbox they read and write is
+//! `store::outbox`.
 
-use crate::http_body::RequestBody;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use http::{HeaderMap, StatusCode};
+mod input;
+
+use http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
-use simd_json::prelude::*;
-use sqlx::AnyPool;
 use store::outbox::{self, NewDelivery};
+use store::registry::webhooks::Webhook;
 use store::webhooks::{EventKind, Payload};
 
-use super::{form_pairs, webhooks};
+use super::Request;
 use crate::auth::{Caller, Scope};
-use crate::error::{violation, ApiError};
+use crate::error::ApiError;
 use crate::http_body;
+use crate::pagination::encode_cursor;
 use crate::routes::HttpResponse;
+use crate::state::AppState;
 
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 250;
+/// The largest test body: it names one event type.
+const MAX_TEST_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -33,40 +34,16 @@ struct TestQueued {
 /// `POST /v1/webhooks/{id}/test {type?}`: queues an example event of `type` (by default the
 /// subscription's first type) and answers 202 with the delivery to watch.
 pub(crate) async fn test(
-    db: &AnyPool,
+    state: &AppState,
     caller: &Caller,
-    id: &str,
-    headers: &HeaderMap,
-    incoming: &mut RequestBody,
+    request: Request<'_, &str>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WebhooksWrite)?;
-    let webhook = webhooks::find(db, &caller.store_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))?;
-    // The body is optional; when there is one it must be JSON.
-    let mut buf = http_body::read_limited(headers, incoming, 64 * 1024)
-        .await?
-        .to_vec();
-    let requested = if buf.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        if !http_body::is_json(headers) {
-            return Err(ApiError::UnsupportedMediaType(
-                "Content-Type must be application/json",
-            ));
-        }
-        let value = http_body::decode(&mut buf)?;
-        match value.get("type") {
-            None => None,
-            Some(kind) => Some(
-                kind.as_str()
-                    .and_then(EventKind::parse)
-                    .ok_or_else(|| violation("/type", "must be one of the event types"))?,
-            ),
-        }
-    };
-    let kind = requested
-        .or_else(|| webhook.kinds().first().copied())
+    let webhook = subscription(state, caller, request.params).await?;
+    let headers = &request.parts.headers;
+    let buf = http_body::read_limited(headers, request.body, MAX_TEST_BODY).await?;
+    let kind = input::test_kind(headers, buf.to_vec())?
+        .or_else(|| webhook.types.first().copied())
         .unwrap_or(EventKind::CustomEventReceived);
     let now = store::clock::now();
     let message_id = store::webhooks::new_message_id();
@@ -79,7 +56,7 @@ pub(crate) async fn test(
     }
     .to_json();
     let delivery_id = outbox::enqueue_one(
-        db,
+        &state.db,
         NewDelivery {
             store_id: caller.store_id.clone(),
             message_id: message_id.clone(),
@@ -129,46 +106,23 @@ struct Links {
 
 /// `GET /v1/webhooks/{id}/deliveries?status=&limit=&before=`: newest first.
 pub(crate) async fn list(
-    db: &AnyPool,
+    state: &AppState,
     caller: &Caller,
-    id: &str,
-    query: Option<&str>,
+    request: Request<'_, &str>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WebhooksRead)?;
-    let mut limit = DEFAULT_LIMIT;
-    let mut status = None;
-    let mut before = None;
-    for (name, value) in form_pairs(query) {
-        match name.as_ref() {
-            "limit" => limit = crate::registry::parse_limit(&value, MAX_LIMIT)?,
-            "status" => {
-                let known = [outbox::PENDING, outbox::DELIVERED, outbox::FAILED];
-                let value = known.into_iter().find(|s| *s == value).ok_or_else(|| {
-                    ApiError::BadRequest(format!("status must be one of: {}", known.join(", ")))
-                })?;
-                status = Some(value);
-            }
-            "before" => {
-                let cursor = URL_SAFE_NO_PAD
-                    .decode(value.as_bytes())
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .ok_or_else(|| ApiError::BadRequest("before is not a valid cursor".into()))?;
-                before = Some(cursor);
-            }
-            _ => {}
-        }
-    }
-    if webhooks::find(db, &caller.store_id, id).await?.is_none() {
-        return Err(ApiError::NotFound("webhook"));
-    }
-    let mut results = outbox::list(db, id, status, before.as_deref(), limit + 1).await?;
+    let id = request.params;
+    let query = input::delivery_query(request.parts.uri.query())?;
+    subscription(state, caller, id).await?;
+    let (limit, status) = (query.page.limit, query.status);
+    let before = query.page.before.as_deref();
+    let mut results = outbox::list(&state.db, id, status, before, limit + 1).await?;
     let more = results.len() as i64 > limit;
     results.truncate(limit as usize);
     let next = more.then(|| results.last()).flatten().map(|last| {
         let mut link = format!(
             "/v1/webhooks/{id}/deliveries?limit={limit}&before={}",
-            URL_SAFE_NO_PAD.encode(&last.id)
+            encode_cursor(&last.id)
         );
         if let Some(status) = status {
             link.push_str(&format!("&status={status}"));
@@ -186,16 +140,14 @@ pub(crate) async fn list(
 
 /// `POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry`: due again now, whatever its state.
 pub(crate) async fn retry(
-    db: &AnyPool,
+    state: &AppState,
     caller: &Caller,
-    id: &str,
-    delivery_id: &str,
+    request: Request<'_, (&str, &str)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::WebhooksWrite)?;
-    if webhooks::find(db, &caller.store_id, id).await?.is_none() {
-        return Err(ApiError::NotFound("webhook"));
-    }
-    match outbox::retry_now(db, id, delivery_id).await? {
+    let (id, delivery_id) = request.params;
+    subscription(state, caller, id).await?;
+    match outbox::retry_now(&state.db, id, delivery_id).await? {
         outbox::RetryNow::Queued(delivery) => Ok(http_body::json(StatusCode::ACCEPTED, &*delivery)),
         outbox::RetryNow::InFlight => Err(ApiError::Conflict(
             "the delivery is being attempted right now; retry it once that attempt is recorded"
@@ -203,4 +155,11 @@ pub(crate) async fn retry(
         )),
         outbox::RetryNow::Unknown => Err(ApiError::NotFound("delivery")),
     }
+}
+
+/// The caller's subscription with this id, or a 404.
+async fn subscription(state: &AppState, caller: &Caller, id: &str) -> Result<Webhook, ApiError> {
+    store::registry::find::<Webhook>(&state.db, &caller.store_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))
 }
