@@ -7,13 +7,14 @@
 
 pub mod config;
 pub mod consume;
-pub mod contacts;
+mod contacts;
+pub mod effects;
 pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod ops;
 pub mod webhooks;
-pub mod workflows;
+mod workflows;
 
 use std::future::Future;
 use std::sync::Arc;
