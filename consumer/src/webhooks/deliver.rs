@@ -211,7 +211,7 @@ impl Dispatcher {
         let per_endpoint = self.shared.config.per_endpoint;
         let mut slots: HashMap<&str, usize> = HashMap::new();
         let mut picked = Vec::new();
-        for (id, endpoint) in &due {
+        for outbox::Due { id, endpoint } in &due {
             let left = slots.entry(endpoint.as_str()).or_insert_with(|| {
                 self.endpoints
                     .get(endpoint)
