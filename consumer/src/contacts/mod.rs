@@ -13,7 +13,7 @@ pub(crate) async fn upsert(
     events: &[&EventEnvelope],
     now: &str,
 ) -> Result<Upserted, sqlx::Error> {
-    // Sorted by store and key, so concurrent batches lock rows in the same order.
+    // One upsert per contact touched by a newly recorded event, grouped by store.
     let mut contacts: BTreeMap<ContactId, &ContactKey> = BTreeMap::new();
     for event in events {
         contacts.insert(contact_id(&event.store_id, &event.contact), &event.contact);

@@ -1,5 +1,5 @@
-//! One attempt's wire side: where a claimed delivery goes (read when it is claimed, so that a
-//! changed URL or secret applies to pending retries too) and the signed POST itself.
+//! One attempt's wire side: where a claimed delivery goes, and the signed POST itself with
+//! what its answer means.
 
 use std::collections::HashMap;
 

@@ -6,5 +6,6 @@
 
 mod apply;
 mod deliver;
+mod effects;
 mod poison;
 mod receiver;
