@@ -11,7 +11,7 @@ use schemas::EventEnvelope;
 use sqlx::AnyPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::contacts::{self, Applied};
+use crate::effects::{self, Applied};
 use crate::error::ApplyError;
 use crate::health::Health;
 use crate::metrics;
@@ -138,6 +138,7 @@ async fn store<S: Source>(
 ) -> Result<Option<Applied>, sqlx::Error> {
     let mut total = Applied::default();
     // Index ranges still to store, last first, so that popping keeps queue order.
+    #[allow(clippy::single_range_in_vec_init)] // a stack of ranges, the whole batch first
     let mut pending = vec![0..events.envelopes.len()];
     while let Some(range) = pending.pop() {
         // Only a retry after some events were set aside needs a copy without them.
@@ -150,7 +151,7 @@ async fn store<S: Source>(
         } else {
             Cow::Borrowed(&events.envelopes[range.clone()])
         };
-        match contacts::apply(db, &envelopes).await {
+        match effects::apply(db, &envelopes).await {
             Ok(applied) => total.add(&applied),
             Err(ApplyError::Transient(error)) => return Err(error),
             Err(ApplyError::Permanent(error)) if range.len() == 1 => {

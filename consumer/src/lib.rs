@@ -1,20 +1,22 @@
 //! Sluice's consumer: reads event envelopes from the queue and turns them into effects
 //! (contacts, activities, workflows, outbound webhooks), reading from a `queue::Source` and
-//! writing through `store`.
+//! writing through `store`. [`effects::apply`] stores one batch's effects; the dispatcher in
+//! [`webhooks`] sends the deliveries they add to the outbox.
 //!
 //! [`run`] is the whole consumer process; `main` only parses configuration, installs
 //! telemetry and binds. [`spawn`] is the part the gateway embeds on one machine.
 
 pub mod config;
 pub mod consume;
-pub mod contacts;
+mod contacts;
+pub mod effects;
 pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod ops;
 pub mod process;
 pub mod webhooks;
-pub mod workflows;
+mod workflows;
 
 use std::future::Future;
 use std::sync::Arc;

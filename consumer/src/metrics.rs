@@ -3,7 +3,7 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::contacts::Applied;
+use crate::effects::Applied;
 
 /// One applied batch.
 pub(crate) fn report_applied(applied: &Applied) {

@@ -1,7 +1,32 @@
-//! Reading contacts and their activities for the contacts API.
+//! The contacts table: the contact key as stored, the consumer's set-based upserts and reads
+//! inside a batch's transaction, and the contacts API's reads.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use schemas::ContactKey;
 use serde::Serialize;
-use sqlx::AnyPool;
+use serde_json::{Map, Value};
+use sqlx::{Any, AnyPool, Transaction};
+
+use crate::sql::{list_placeholders, row_placeholders};
+
+pub use crate::activities::{activities, Activity, ActivityPage};
+
+/// Rows per multi-row statement: 7 parameters a row stays far below both engines' limits.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// `(store, stored key)` of a contact.
+pub type ContactId = (String, String);
+
+/// The stored key of a contact: `e:<email>` or `t:<trackerId>`, so the two kinds never collide.
+pub fn stored_key(contact: &ContactKey) -> String {
+    contact.tagged()
+}
+
+/// The id of `contact` in `store_id`.
+pub fn contact_id(store_id: &str, contact: &ContactKey) -> ContactId {
+    (store_id.to_owned(), stored_key(contact))
+}
 
 /// A contact as answered by `GET /v1/contacts/{email}`.
 #[derive(Debug, Serialize)]
@@ -13,42 +38,25 @@ pub struct Contact {
     pub updated_at: String,
 }
 
-/// One activity, newest first in listings.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Activity {
-    pub event_id: String,
-    pub alias: String,
-    pub fields: serde_json::Value,
-    pub received_at: String,
-}
-
-/// A page of activities and the cursor of the next (older) page.
-#[derive(Debug)]
-pub struct ActivityPage {
-    pub results: Vec<Activity>,
-    /// `(receivedAt, eventId)` of the last activity, when more remain.
-    pub next: Option<(String, String)>,
-}
-
 /// The contact with this (normalised) email.
 pub async fn contact(
     db: &AnyPool,
     store_id: &str,
     email: &str,
 ) -> Result<Option<Contact>, sqlx::Error> {
-    let row: Option<(String, String, String)> = sqlx::query_as(
-        "SELECT fields, created_at, updated_at FROM contacts WHERE store_id = $1 AND contact_key = $2",
+    let row: Option<ContactRow> = sqlx::query_as(
+        "SELECT contact_key, fields, created_at, updated_at FROM contacts \
+         WHERE store_id = $1 AND contact_key = $2",
     )
     .bind(store_id)
     .bind(format!("e:{email}"))
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(fields, created_at, updated_at)| Contact {
+    Ok(row.map(|row| Contact {
         email: email.to_owned(),
-        fields: parse_json(&fields),
-        created_at,
-        updated_at,
+        fields: parse_json(&row.fields),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     }))
 }
 
@@ -67,54 +75,173 @@ pub async fn contact_exists(
     Ok(row.is_some())
 }
 
-/// Up to `limit` activities of a contact, newest first, older than `before` when given.
-pub async fn activities(
-    db: &AnyPool,
-    store_id: &str,
-    email: &str,
-    limit: i64,
-    before: Option<(&str, &str)>,
-) -> Result<ActivityPage, sqlx::Error> {
-    let key = format!("e:{email}");
-    // The cursor is (received_at, event_id): event ids break ties between events received in
-    // the same millisecond, so paging never skips or repeats one.
-    let (received, event) = before.unwrap_or(("9999", ""));
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT event_id, alias, fields, received_at FROM activities \
-         WHERE store_id = $1 AND contact_key = $2 \
-           AND (received_at < $3 OR (received_at = $3 AND event_id < $4) OR $5 = 0) \
-         ORDER BY received_at DESC, event_id DESC LIMIT $6",
-    )
-    .bind(store_id)
-    .bind(&key)
-    .bind(received)
-    .bind(event)
-    .bind(i64::from(before.is_some()))
-    .bind(limit + 1)
-    .fetch_all(db)
-    .await?;
-    let mut results: Vec<Activity> = rows
-        .into_iter()
-        .map(|(event_id, alias, fields, received_at)| Activity {
-            event_id,
-            alias,
-            fields: parse_json(&fields),
-            received_at,
-        })
-        .collect();
-    let next = if results.len() as i64 > limit {
-        results.truncate(limit as usize);
-        results
-            .last()
-            .map(|a| (a.received_at.clone(), a.event_id.clone()))
-    } else {
-        None
-    };
-    Ok(ActivityPage { results, next })
-}
-
 /// Stored JSON is written by this crate; unreadable text would mean corruption, shown as null
 /// rather than failing the whole listing.
-fn parse_json(text: &str) -> serde_json::Value {
+pub(crate) fn parse_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+/// A contact row as stored, its fields still JSON text.
+#[derive(Debug, sqlx::FromRow)]
+struct ContactRow {
+    contact_key: String,
+    fields: String,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A contact's fields and timestamps as they stand inside a batch's transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactState {
+    pub fields: Map<String, Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What [`upsert`] did.
+#[derive(Debug, Default)]
+pub struct Upserted {
+    /// The contacts it created.
+    pub created: HashSet<ContactId>,
+    /// How many existed and were touched.
+    pub updated: u64,
+}
+
+/// Creates the contacts that do not exist yet and marks the others updated now, inside the
+/// caller's transaction. `contacts` holds each contact once.
+pub async fn upsert(
+    tx: &mut Transaction<'_, Any>,
+    contacts: &[(ContactId, &ContactKey)],
+    now: &str,
+) -> Result<Upserted, sqlx::Error> {
+    let mut upserted = Upserted::default();
+    for chunk in contacts.chunks(ROWS_PER_STATEMENT) {
+        let created = create(tx, chunk, now).await?;
+        let existing: Vec<&ContactId> = chunk
+            .iter()
+            .map(|(id, _)| id)
+            .filter(|id| !created.contains(*id))
+            .collect();
+        touch(tx, &existing, now).await?;
+        upserted.updated += existing.len() as u64;
+        upserted.created.extend(created);
+    }
+    Ok(upserted)
+}
+
+/// Creates the contacts that do not exist yet; returns those it created.
+async fn create(
+    tx: &mut Transaction<'_, Any>,
+    contacts: &[(ContactId, &ContactKey)],
+    now: &str,
+) -> Result<HashSet<ContactId>, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO contacts (store_id, contact_key, email, tracker_id, fields, created_at, updated_at) \
+         VALUES {} ON CONFLICT (store_id, contact_key) DO NOTHING RETURNING store_id, contact_key",
+        row_placeholders(contacts.len(), 7)
+    );
+    let mut query = sqlx::query_as::<_, ContactId>(&sql);
+    for ((store, key), contact) in contacts {
+        let (email, tracker) = match contact {
+            ContactKey::Email(email) => (Some(email.as_str()), None),
+            ContactKey::Tracker(tracker) => (None, Some(tracker.as_str())),
+        };
+        query = query
+            .bind(store)
+            .bind(key)
+            .bind(email)
+            .bind(tracker)
+            .bind("{}")
+            .bind(now)
+            .bind(now);
+    }
+    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
+}
+
+/// Marks existing contacts as updated now.
+async fn touch(
+    tx: &mut Transaction<'_, Any>,
+    contacts: &[&ContactId],
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    for (store, keys) in by_store(contacts.iter().copied()) {
+        let sql = format!(
+            "UPDATE contacts SET updated_at = $1 WHERE store_id = $2 AND contact_key IN ({})",
+            list_placeholders(3, keys.len())
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(store);
+        for key in keys {
+            query = query.bind(key);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Replaces a contact's fields (a workflow set some), inside the caller's transaction.
+pub async fn set_fields(
+    tx: &mut Transaction<'_, Any>,
+    (store, key): &ContactId,
+    fields: &Map<String, Value>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE contacts SET fields = $1, updated_at = $2 WHERE store_id = $3 AND contact_key = $4",
+    )
+    .bind(Value::Object(fields.clone()).to_string())
+    .bind(now)
+    .bind(store)
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The current state of these contacts inside the caller's transaction; absent ones are left
+/// out.
+pub async fn states<'a>(
+    tx: &mut Transaction<'_, Any>,
+    ids: impl Iterator<Item = &'a ContactId>,
+) -> Result<HashMap<ContactId, ContactState>, sqlx::Error> {
+    let mut states = HashMap::new();
+    for (store, mut keys) in by_store(ids) {
+        keys.sort_unstable();
+        keys.dedup();
+        for chunk in keys.chunks(500) {
+            let sql = format!(
+                "SELECT contact_key, fields, created_at, updated_at FROM contacts \
+                 WHERE store_id = $1 AND contact_key IN ({})",
+                list_placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, ContactRow>(&sql).bind(store);
+            for key in chunk {
+                query = query.bind(*key);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                let fields = match serde_json::from_str(&row.fields) {
+                    Ok(Value::Object(map)) => map,
+                    _ => Map::new(),
+                };
+                let state = ContactState {
+                    fields,
+                    created_at: row.created_at,
+                    updated_at: row.updated_at,
+                };
+                states.insert((store.to_owned(), row.contact_key), state);
+            }
+        }
+    }
+    Ok(states)
+}
+
+/// Stored keys grouped by store, for one statement per store.
+fn by_store<'a>(ids: impl Iterator<Item = &'a ContactId>) -> BTreeMap<&'a str, Vec<&'a str>> {
+    let mut by_store: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (store, key) in ids {
+        by_store
+            .entry(store.as_str())
+            .or_default()
+            .push(key.as_str());
+    }
+    by_store
 }

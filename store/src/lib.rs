@@ -5,6 +5,7 @@
 //! Both engines are reached through sqlx's `Any` driver and one set of portable SQL, so every
 //! query is written once and the same test suite runs against both.
 
+pub mod activities;
 pub mod clock;
 mod connection;
 pub mod contacts;

@@ -1,10 +1,13 @@
 //! The deliveries table: written with the effects that cause deliveries, claimed by
 //! dispatchers with a lease, and marked delivered, rescheduled or dead-lettered.
 
-use serde::Serialize;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 use crate::sql::list_placeholders;
+
+mod view;
+
+pub use view::{list, retry_now, DeliveryView, RetryNow};
 
 /// Waiting to be sent, now or at `next_attempt_at`.
 pub const PENDING: &str = "pending";
@@ -128,6 +131,18 @@ pub struct Claimed {
     pub attempts: u32,
 }
 
+/// A claimed row as stored: the attempt count is a BIGINT.
+#[derive(Debug, sqlx::FromRow)]
+struct ClaimedRow {
+    id: String,
+    message_id: String,
+    webhook_id: Option<String>,
+    event_type_id: Option<String>,
+    event: String,
+    payload: String,
+    attempts: i64,
+}
+
 impl Claimed {
     /// The key per-endpoint limits and failure tracking use.
     pub fn endpoint(&self) -> &str {
@@ -142,14 +157,22 @@ impl Claimed {
 const NOT_PAUSED: &str = "NOT EXISTS (SELECT 1 FROM webhooks w \
      WHERE w.id = deliveries.webhook_id AND w.is_active = 0)";
 
+/// A delivery that is due, and the endpoint it goes to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Due {
+    pub id: String,
+    /// The subscription's id, or the send type's: what per-endpoint limits count.
+    pub endpoint: String,
+}
+
 /// Due deliveries, oldest first, skipping endpoints that have no free slot and paused
-/// subscriptions: `(id, endpoint)`.
+/// subscriptions.
 pub async fn due(
     db: &AnyPool,
     now: &str,
     saturated: &[String],
     limit: usize,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
+) -> Result<Vec<Due>, sqlx::Error> {
     let exclude = if saturated.is_empty() {
         String::new()
     } else {
@@ -159,13 +182,11 @@ pub async fn due(
         )
     };
     let sql = format!(
-        "SELECT id, COALESCE(webhook_id, event_type_id) FROM deliveries \
+        "SELECT id, COALESCE(webhook_id, event_type_id) AS endpoint FROM deliveries \
          WHERE status = '{PENDING}' AND next_attempt_at <= $1 AND {NOT_PAUSED} {exclude} \
          ORDER BY next_attempt_at LIMIT $2"
     );
-    let mut query = sqlx::query_as::<_, (String, String)>(&sql)
-        .bind(now)
-        .bind(limit as i64);
+    let mut query = sqlx::query_as::<_, Due>(&sql).bind(now).bind(limit as i64);
     for endpoint in saturated {
         query = query.bind(endpoint);
     }
@@ -189,20 +210,9 @@ pub async fn claim(
          RETURNING id, message_id, webhook_id, event_type_id, event, payload, attempts",
         list_placeholders(3, ids.len())
     );
-    let mut query = sqlx::query_as::<
-        _,
-        (
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-            i64,
-        ),
-    >(&sql)
-    .bind(lease_until)
-    .bind(now);
+    let mut query = sqlx::query_as::<_, ClaimedRow>(&sql)
+        .bind(lease_until)
+        .bind(now);
     for id in ids {
         query = query.bind(id);
     }
@@ -210,17 +220,15 @@ pub async fn claim(
         .fetch_all(db)
         .await?
         .into_iter()
-        .map(
-            |(id, message_id, webhook_id, event_type_id, event, payload, attempts)| Claimed {
-                id,
-                message_id,
-                webhook_id,
-                event_type_id,
-                event,
-                payload,
-                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            },
-        )
+        .map(|row| Claimed {
+            id: row.id,
+            message_id: row.message_id,
+            webhook_id: row.webhook_id,
+            event_type_id: row.event_type_id,
+            event: row.event,
+            payload: row.payload,
+            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+        })
         .collect())
 }
 
@@ -289,135 +297,6 @@ pub async fn forget_finished(db: &AnyPool, cutoff: &str) -> Result<u64, sqlx::Er
     .await?
     .rows_affected();
     Ok(removed)
-}
-
-/// One delivery as the deliveries API shows it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeliveryView {
-    pub id: String,
-    pub message_id: String,
-    pub webhook_id: Option<String>,
-    #[serde(rename = "type")]
-    pub event: String,
-    pub status: String,
-    pub attempts: i64,
-    pub next_attempt_at: Option<String>,
-    pub last_status_code: Option<i64>,
-    pub last_error: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-type ViewRow = (
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    i64,
-    String,
-    Option<i64>,
-    Option<String>,
-    String,
-    String,
-);
-
-const VIEW_COLUMNS: &str = "id, message_id, webhook_id, event, status, attempts, \
-     next_attempt_at, last_status_code, last_error, created_at, updated_at";
-
-fn view(row: ViewRow) -> DeliveryView {
-    let (id, message_id, webhook_id, event, status, attempts, next, code, error, created, updated) =
-        row;
-    DeliveryView {
-        next_attempt_at: (status == PENDING).then_some(next),
-        id,
-        message_id,
-        webhook_id,
-        event,
-        status,
-        attempts,
-        last_status_code: code,
-        last_error: error,
-        created_at: created,
-        updated_at: updated,
-    }
-}
-
-/// A webhook's deliveries, newest first, after the cursor id `before` when given.
-pub async fn list(
-    db: &AnyPool,
-    webhook_id: &str,
-    status: Option<&str>,
-    before: Option<&str>,
-    limit: i64,
-) -> Result<Vec<DeliveryView>, sqlx::Error> {
-    // Conditions are added only when given: a typed NULL parameter is not portable.
-    let mut sql = format!("SELECT {VIEW_COLUMNS} FROM deliveries WHERE webhook_id = $1");
-    let mut next = 2;
-    for (value, condition) in [(status, "status ="), (before, "id <")] {
-        if value.is_some() {
-            sql.push_str(&format!(" AND {condition} ${next}"));
-            next += 1;
-        }
-    }
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${next}"));
-    let mut query = sqlx::query_as::<_, ViewRow>(&sql).bind(webhook_id);
-    for value in [status, before].into_iter().flatten() {
-        query = query.bind(value);
-    }
-    Ok(query
-        .bind(limit)
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(view)
-        .collect())
-}
-
-/// What a manual retry found.
-#[derive(Debug)]
-pub enum RetryNow {
-    /// Due now.
-    Queued(Box<DeliveryView>),
-    /// An attempt is in flight; retrying now would send it twice at once.
-    InFlight,
-    /// The webhook has no such delivery.
-    Unknown,
-}
-
-/// Makes a webhook's delivery due now, whatever its state, unless an attempt is in flight.
-pub async fn retry_now(
-    db: &AnyPool,
-    webhook_id: &str,
-    delivery_id: &str,
-) -> Result<RetryNow, sqlx::Error> {
-    let now = crate::clock::now();
-    let sql = format!(
-        "UPDATE deliveries SET status = '{PENDING}', next_attempt_at = $1, updated_at = $1 \
-         WHERE id = $2 AND webhook_id = $3 AND (leased_until IS NULL OR leased_until <= $1) \
-         RETURNING {VIEW_COLUMNS}"
-    );
-    let queued = sqlx::query_as::<_, ViewRow>(&sql)
-        .bind(&now)
-        .bind(delivery_id)
-        .bind(webhook_id)
-        .fetch_optional(db)
-        .await?;
-    if let Some(row) = queued {
-        return Ok(RetryNow::Queued(Box::new(view(row))));
-    }
-    let exists: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM deliveries WHERE id = $1 AND webhook_id = $2")
-            .bind(delivery_id)
-            .bind(webhook_id)
-            .fetch_optional(db)
-            .await?;
-    Ok(if exists.is_some() {
-        RetryNow::InFlight
-    } else {
-        RetryNow::Unknown
-    })
 }
 
 /// Adds one delivery outside any event (the test endpoint); returns its id.

@@ -7,6 +7,13 @@ use rand::RngCore;
 use serde::Serialize;
 use sqlx::{Any, Transaction};
 
+mod endpoints;
+
+pub use endpoints::{
+    clear_failing, continue_failing, disable, integrations_of, send_targets, webhook_targets,
+    SendTarget, Streak, WebhookTarget,
+};
+
 /// The event types a subscription can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum EventKind {
@@ -52,6 +59,16 @@ pub const SEND_EVENT: &str = "custom_event.sent";
 pub const DISABLED: &str = "disabled";
 /// Status of a subscription that delivers.
 pub const ENABLED: &str = "enabled";
+
+/// A subscription row as stored, its types still a space-separated list.
+#[derive(Debug, sqlx::FromRow)]
+struct SubscriptionRow {
+    id: String,
+    store_id: String,
+    types: String,
+    filter_integration_id: Option<String>,
+    filter_alias: Option<String>,
+}
 
 /// An active subscription, as matching needs it.
 #[derive(Debug, Clone)]
@@ -108,8 +125,7 @@ pub async fn subscriptions(
          WHERE is_active = 1 AND status = '{ENABLED}' AND store_id IN ({})",
         crate::sql::list_placeholders(1, store_ids.len())
     );
-    let mut query =
-        sqlx::query_as::<_, (String, String, String, Option<String>, Option<String>)>(&sql);
+    let mut query = sqlx::query_as::<_, SubscriptionRow>(&sql);
     for store in store_ids {
         query = query.bind(*store);
     }
@@ -117,15 +133,13 @@ pub async fn subscriptions(
         .fetch_all(&mut **tx)
         .await?
         .into_iter()
-        .map(
-            |(id, store_id, types, integration_id, alias)| Subscription {
-                id,
-                store_id,
-                kinds: kinds_of(&types),
-                integration_id,
-                alias,
-            },
-        )
+        .map(|row| Subscription {
+            id: row.id,
+            store_id: row.store_id,
+            kinds: kinds_of(&row.types),
+            integration_id: row.filter_integration_id,
+            alias: row.filter_alias,
+        })
         .collect())
 }
 

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use schemas::EventTypeDefinition;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -15,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use store::clock;
 use store::outbox::{self, Claimed, Outcome};
-use store::webhooks::ENABLED;
 
-use super::{sign, target, RetrySchedule};
+use super::record::{record_results, Attempted, Verdict};
+use super::send::{send, targets, Target};
+use super::{target, RetrySchedule};
 use crate::metrics;
 
 /// Wakes the dispatcher when deliveries were just added, instead of waiting for its next poll.
@@ -90,53 +90,11 @@ impl Endpoint {
 
 /// What every attempt needs.
 #[derive(Debug)]
-struct Shared {
-    config: DeliveryConfig,
-    client: reqwest::Client,
+pub(super) struct Shared {
+    pub(super) config: DeliveryConfig,
+    pub(super) client: reqwest::Client,
     wake: Wake,
     results: mpsc::Sender<Attempted>,
-}
-
-/// An attempt's result on its way to the store. Its slots are freed only once it is
-/// recorded, so an endpoint's limit also covers attempts not yet written down.
-#[derive(Debug)]
-struct Attempted {
-    delivery: Claimed,
-    outcome: Outcome,
-    verdict: Verdict,
-    _slots: [OwnedSemaphorePermit; 2],
-}
-
-/// Where a claimed delivery goes and how it is signed, read when it is claimed so that a
-/// changed URL or secret applies to pending retries too.
-#[derive(Debug, Clone)]
-enum Target {
-    Send {
-        url: String,
-        secret: String,
-        headers: Vec<(String, String)>,
-    },
-    /// Not to be sent now, through no fault of the endpoint (the send type has no signing
-    /// secret yet): tried again on the schedule.
-    Held(&'static str),
-    /// The subscription was paused after the delivery was found due: not attempted, and the
-    /// claim is given back without counting an attempt.
-    Paused,
-    /// Never to be sent: the subscription was disabled or the send type deleted.
-    Closed(&'static str),
-}
-
-/// What a failed attempt means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    /// The endpoint failed: retried, and counted toward disabling it.
-    EndpointFailed,
-    /// Retried, without blaming the endpoint.
-    Held,
-    /// Not retried.
-    Final,
-    /// No attempt was made (the subscription is paused): the claim is given back.
-    NotAttempted,
 }
 
 impl Dispatcher {
@@ -253,7 +211,7 @@ impl Dispatcher {
         let per_endpoint = self.shared.config.per_endpoint;
         let mut slots: HashMap<&str, usize> = HashMap::new();
         let mut picked = Vec::new();
-        for (id, endpoint) in &due {
+        for outbox::Due { id, endpoint } in &due {
             let left = slots.entry(endpoint.as_str()).or_insert_with(|| {
                 self.endpoints
                     .get(endpoint)
@@ -299,84 +257,6 @@ impl Dispatcher {
     }
 }
 
-/// Reads the targets of claimed deliveries: two queries, whatever the number.
-async fn targets(
-    db: &AnyPool,
-    claimed: &[Claimed],
-) -> Result<HashMap<String, Target>, sqlx::Error> {
-    let mut found = HashMap::new();
-    let webhooks: Vec<&str> = claimed
-        .iter()
-        .filter_map(|c| c.webhook_id.as_deref())
-        .collect();
-    if !webhooks.is_empty() {
-        let sql = format!(
-            "SELECT id, target_url, secret, is_active, status FROM webhooks WHERE id IN ({})",
-            store::sql::list_placeholders(1, webhooks.len())
-        );
-        let mut query = sqlx::query_as::<_, (String, String, String, i64, String)>(&sql);
-        for id in &webhooks {
-            query = query.bind(*id);
-        }
-        for (id, url, secret, active, status) in query.fetch_all(db).await? {
-            let target = if active == 0 {
-                Target::Paused
-            } else if status != ENABLED {
-                Target::Closed("the webhook was disabled after failing for too long")
-            } else {
-                Target::Send {
-                    url,
-                    secret,
-                    headers: Vec::new(),
-                }
-            };
-            found.insert(id, target);
-        }
-    }
-    let types: Vec<&str> = claimed
-        .iter()
-        .filter(|c| c.webhook_id.is_none())
-        .filter_map(|c| c.event_type_id.as_deref())
-        .collect();
-    if !types.is_empty() {
-        let sql = format!(
-            "SELECT id, body, signing_secret FROM event_types WHERE id IN ({})",
-            store::sql::list_placeholders(1, types.len())
-        );
-        let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(&sql);
-        for id in &types {
-            query = query.bind(*id);
-        }
-        for (id, body, secret) in query.fetch_all(db).await? {
-            let target = match serde_json::from_str::<EventTypeDefinition>(&body) {
-                // Never sent unsigned: a type saved before send types had secrets gets one
-                // when it is replaced (PUT), which shows it.
-                Ok(EventTypeDefinition {
-                    webhook_url: Some(_),
-                    ..
-                }) if secret.is_none() => Target::Held(
-                    "the send type has no signing secret yet: replace it (PUT) to create one",
-                ),
-                Ok(EventTypeDefinition {
-                    webhook_url: Some(url),
-                    webhook_headers,
-                    ..
-                }) => Target::Send {
-                    url,
-                    secret: secret.unwrap_or_default(),
-                    headers: webhook_headers
-                        .into_iter()
-                        .map(|h| (h.name, h.value))
-                        .collect(),
-                },
-                _ => Target::Closed("the event type is no longer a send type"),
-            };
-            found.insert(id, target);
-        }
-    }
-    Ok(found)
-}
-
 /// One attempt, from send to recorded outcome. It waits for one of the endpoint's sending
 /// slots and frees it as soon as the request ends; the claim slots are held until the
 /// outcome is recorded.
@@ -416,159 +296,4 @@ async fn attempt(
     };
     // Fails only when the recorder has stopped; the lease then makes the delivery due again.
     let _ = shared.results.send(attempted).await;
-}
-
-/// Writes attempt results in batches, one transaction each: a single writer keeps SQLite's
-/// lock uncontended and turns hundreds of small commits into a few.
-async fn record_results(
-    db: AnyPool,
-    config: DeliveryConfig,
-    wake: Wake,
-    mut results: mpsc::Receiver<Attempted>,
-) {
-    let mut batch = Vec::new();
-    while results.recv_many(&mut batch, 512).await > 0 {
-        for attempt in 1.. {
-            match record(&db, &config, &batch).await {
-                Ok(()) => break,
-                Err(error) if attempt < 5 => {
-                    tracing::warn!(%error, "recording delivery attempts failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                }
-                Err(error) => {
-                    // Their leases make these deliveries due again: retried, not lost.
-                    tracing::error!(%error, count = batch.len(), "could not record delivery attempts");
-                    break;
-                }
-            }
-        }
-        batch.clear();
-        wake.notify_one();
-    }
-}
-
-/// POSTs the payload with its Standard Webhooks headers; None error means a 2xx.
-async fn send(
-    shared: &Shared,
-    delivery: &Claimed,
-    url: &str,
-    secret: &str,
-    headers: &[(String, String)],
-) -> (Outcome, Verdict) {
-    let failed = |error: String| Outcome {
-        status_code: None,
-        error: Some(error),
-    };
-    // An address refused by its form (an internal IP literal, localhost) stays refused.
-    if let Err(error) = schemas::target::check_url(url, shared.config.allow_private_targets) {
-        return (failed(format!("target refused: {error}")), Verdict::Final);
-    }
-    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-    let signature = sign::signature(
-        secret,
-        &delivery.message_id,
-        timestamp,
-        delivery.payload.as_bytes(),
-    );
-    let mut request = shared
-        .client
-        .post(url)
-        .timeout(shared.config.timeout)
-        .header(reqwest::header::CONTENT_TYPE, "application/json");
-    for (name, value) in headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    let request = request
-        .header("webhook-id", delivery.message_id.as_str())
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .header("x-sluice-event", delivery.event.as_str())
-        .body(delivery.payload.clone());
-    let outcome = match request.send().await {
-        Ok(response) => {
-            let status = response.status();
-            Outcome {
-                status_code: Some(status.as_u16()),
-                error: (!status.is_success()).then(|| format!("the endpoint answered {status}")),
-            }
-        }
-        Err(error) if error.is_timeout() => failed(format!(
-            "no answer within {} s",
-            shared.config.timeout.as_secs_f64()
-        )),
-        Err(error) => failed(describe(&error)),
-    };
-    (outcome, Verdict::EndpointFailed)
-}
-
-/// The innermost cause, which says what went wrong (refused address, connection refused).
-fn describe(error: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    let detail = cause.to_string();
-    if error.is_connect() {
-        format!("could not connect: {detail}")
-    } else {
-        format!("request failed: {detail}")
-    }
-}
-
-/// Stores each outcome (delivered, due again later, or failed for good) and tracks how long
-/// each subscription has been failing, all in one transaction.
-async fn record(
-    db: &AnyPool,
-    config: &DeliveryConfig,
-    batch: &[Attempted],
-) -> Result<(), sqlx::Error> {
-    let now = clock::now();
-    let mut tx = db.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for Attempted {
-        delivery,
-        outcome,
-        verdict,
-        ..
-    } in batch
-    {
-        if *verdict == Verdict::NotAttempted {
-            outbox::release(&mut *tx, delivery, &now).await?;
-            continue;
-        }
-        let delivered = outcome.error.is_none();
-        let (status, retry_at, label) = if delivered {
-            (outbox::DELIVERED, None, "delivered")
-        } else {
-            let retry = (*verdict != Verdict::Final)
-                .then(|| config.retries.after(delivery.attempts))
-                .flatten();
-            match retry {
-                Some(delay) => (outbox::PENDING, Some(clock::after(delay)), "retrying"),
-                None => (outbox::FAILED, None, "failed"),
-            }
-        };
-        outbox::record(
-            &mut *tx,
-            delivery,
-            status,
-            retry_at.as_deref(),
-            outcome,
-            &now,
-        )
-        .await?;
-        if let Some(webhook) = &delivery.webhook_id {
-            if delivered {
-                super::health::succeeded(&mut *tx, webhook).await?;
-            } else if *verdict == Verdict::EndpointFailed {
-                super::health::failed(&mut tx, webhook, config.disable_after).await?;
-            }
-        }
-        outcomes.push(label);
-    }
-    tx.commit().await?;
-    for label in outcomes {
-        metrics::report_delivery(label);
-    }
-    Ok(())
 }

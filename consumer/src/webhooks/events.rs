@@ -9,11 +9,11 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{Any, Transaction};
 
+use store::contacts::{contact_id, ContactId, ContactState};
 use store::outbox::NewDelivery;
-use store::sql::list_placeholders;
-use store::webhooks::{new_message_id, subscriptions, EventKind, Origin, Payload, Subscription};
-
-use crate::contacts::ContactId;
+use store::webhooks::{
+    integrations_of, new_message_id, subscriptions, EventKind, Origin, Payload, Subscription,
+};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -37,122 +37,153 @@ struct ContactData<'a> {
     updated_at: String,
 }
 
-/// Deliveries for `events` (newly recorded, in queue order); `created` holds the contacts this
-/// batch created.
-pub(crate) async fn for_batch(
-    tx: &mut Transaction<'_, Any>,
-    events: &[&EventEnvelope],
-    created: &HashSet<ContactId>,
-    now: &str,
-) -> Result<Vec<NewDelivery>, sqlx::Error> {
-    let mut stores: Vec<&str> = events.iter().map(|e| e.store_id.as_str()).collect();
-    stores.sort_unstable();
-    stores.dedup();
-    let subscribed = subscriptions(tx, &stores).await?;
-    if subscribed.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut by_store: HashMap<&str, Vec<&Subscription>> = HashMap::new();
-    for subscription in &subscribed {
-        by_store
-            .entry(subscription.store_id.as_str())
-            .or_default()
-            .push(subscription);
-    }
-    let integrations = integrations_of(tx, events).await?;
-    let mut deliveries = Vec::new();
-    // The last event about each contact is the origin of its contact.* delivery.
-    let mut last_event: BTreeMap<ContactId, &EventEnvelope> = BTreeMap::new();
-    for event in events {
-        let integration_id = integrations
-            .get(event.event_type_id.as_str())
-            .map(String::as_str);
-        let origin = Origin {
-            integration_id,
-            alias: Some(&event.alias),
-        };
-        fan_out(
-            &mut deliveries,
-            &by_store,
-            &event.store_id,
-            EventKind::CustomEventReceived,
-            origin,
-            &|id| {
-                Payload {
-                    id,
-                    kind: EventKind::CustomEventReceived.as_str(),
-                    created_at: now,
-                    store_id: &event.store_id,
-                    data: ReceivedEvent {
-                        event_id: &event.id,
-                        custom_event_type_id: &event.event_type_id,
-                        integration_id,
-                        alias: &event.alias,
-                        contact: &event.contact,
-                        fields: &event.fields,
-                        received_at: &event.received_at,
-                    },
-                }
-                .to_json()
-            },
-        );
-        last_event.insert(
-            (
-                event.store_id.clone(),
-                crate::contacts::stored_key(&event.contact),
-            ),
-            event,
-        );
+/// The subscriptions of a batch's stores, read once per batch.
+#[derive(Debug, Default)]
+pub(crate) struct Subscribers {
+    subscribed: Vec<Subscription>,
+    /// The integration of each event type in the batch, for filters.
+    integrations: HashMap<String, String>,
+}
+
+impl Subscribers {
+    /// Reads the active subscriptions of the stores in `events`, and, when there are any, the
+    /// integration of each event type in the batch.
+    pub(crate) async fn load(
+        tx: &mut Transaction<'_, Any>,
+        events: &[&EventEnvelope],
+    ) -> Result<Subscribers, sqlx::Error> {
+        let mut stores: Vec<&str> = events.iter().map(|e| e.store_id.as_str()).collect();
+        stores.sort_unstable();
+        stores.dedup();
+        let subscribed = subscriptions(tx, &stores).await?;
+        if subscribed.is_empty() {
+            return Ok(Subscribers::default());
+        }
+        let types: Vec<&str> = events
+            .iter()
+            .map(|e| e.event_type_id.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let integrations = integrations_of(tx, &types).await?;
+        Ok(Subscribers {
+            subscribed,
+            integrations,
+        })
     }
 
-    let wants_contacts = subscribed.iter().any(|s| {
-        s.kinds.is_empty()
-            || s.kinds.contains(&EventKind::ContactCreated)
-            || s.kinds.contains(&EventKind::ContactUpdated)
-    });
-    if !wants_contacts {
-        return Ok(deliveries);
+    /// Whether any subscription wants contact.* messages, which carry the contact's state.
+    pub(crate) fn want_contacts(&self) -> bool {
+        self.subscribed.iter().any(|s| {
+            s.kinds.is_empty()
+                || s.kinds.contains(&EventKind::ContactCreated)
+                || s.kinds.contains(&EventKind::ContactUpdated)
+        })
     }
-    let states = crate::contacts::states(tx, last_event.keys()).await?;
-    for (id, event) in &last_event {
-        let Some(state) = states.get(id) else {
-            continue;
-        };
-        let kind = if created.contains(id) {
-            EventKind::ContactCreated
-        } else {
-            EventKind::ContactUpdated
-        };
-        let origin = Origin {
-            integration_id: integrations
+
+    /// Deliveries for `events` (newly recorded, in queue order); `created` holds the contacts
+    /// this batch created and `contacts` their state after the batch (every contact of
+    /// `events` when [`Subscribers::want_contacts`]).
+    pub(crate) fn deliveries(
+        &self,
+        events: &[&EventEnvelope],
+        created: &HashSet<ContactId>,
+        contacts: &HashMap<ContactId, ContactState>,
+        now: &str,
+    ) -> Vec<NewDelivery> {
+        let mut deliveries = Vec::new();
+        if self.subscribed.is_empty() {
+            return deliveries;
+        }
+        let mut by_store: HashMap<&str, Vec<&Subscription>> = HashMap::new();
+        for subscription in &self.subscribed {
+            by_store
+                .entry(subscription.store_id.as_str())
+                .or_default()
+                .push(subscription);
+        }
+        let integration_of = |event: &EventEnvelope| {
+            self.integrations
                 .get(event.event_type_id.as_str())
-                .map(String::as_str),
-            alias: Some(&event.alias),
+                .map(String::as_str)
         };
-        fan_out(
-            &mut deliveries,
-            &by_store,
-            &event.store_id,
-            kind,
-            origin,
-            &|message_id| {
-                Payload {
-                    id: message_id,
-                    kind: kind.as_str(),
-                    created_at: now,
-                    store_id: &event.store_id,
-                    data: ContactData {
-                        key: &event.contact,
-                        fields: Value::Object(state.fields.clone()),
-                        created_at: state.created_at.clone(),
-                        updated_at: state.updated_at.clone(),
-                    },
-                }
-                .to_json()
-            },
-        );
+        // The last event about each contact is the origin of its contact.* delivery.
+        let mut last_event: BTreeMap<ContactId, &EventEnvelope> = BTreeMap::new();
+        for event in events {
+            let integration_id = integration_of(event);
+            let origin = Origin {
+                integration_id,
+                alias: Some(&event.alias),
+            };
+            fan_out(
+                &mut deliveries,
+                &by_store,
+                &event.store_id,
+                EventKind::CustomEventReceived,
+                origin,
+                &|id| {
+                    Payload {
+                        id,
+                        kind: EventKind::CustomEventReceived.as_str(),
+                        created_at: now,
+                        store_id: &event.store_id,
+                        data: ReceivedEvent {
+                            event_id: &event.id,
+                            custom_event_type_id: &event.event_type_id,
+                            integration_id,
+                            alias: &event.alias,
+                            contact: &event.contact,
+                            fields: &event.fields,
+                            received_at: &event.received_at,
+                        },
+                    }
+                    .to_json()
+                },
+            );
+            last_event.insert(contact_id(&event.store_id, &event.contact), event);
+        }
+
+        if !self.want_contacts() {
+            return deliveries;
+        }
+        for (id, event) in &last_event {
+            let Some(state) = contacts.get(id) else {
+                continue;
+            };
+            let kind = if created.contains(id) {
+                EventKind::ContactCreated
+            } else {
+                EventKind::ContactUpdated
+            };
+            let origin = Origin {
+                integration_id: integration_of(event),
+                alias: Some(&event.alias),
+            };
+            fan_out(
+                &mut deliveries,
+                &by_store,
+                &event.store_id,
+                kind,
+                origin,
+                &|message_id| {
+                    Payload {
+                        id: message_id,
+                        kind: kind.as_str(),
+                        created_at: now,
+                        store_id: &event.store_id,
+                        data: ContactData {
+                            key: &event.contact,
+                            fields: Value::Object(state.fields.clone()),
+                            created_at: state.created_at.clone(),
+                            updated_at: state.updated_at.clone(),
+                        },
+                    }
+                    .to_json()
+                },
+            );
+        }
+        deliveries
     }
-    Ok(deliveries)
 }
 
 /// Adds one message of `kind` for every subscription of `store` that wants it.
@@ -186,29 +217,4 @@ fn fan_out(
             payload: body.clone(),
         });
     }
-}
-
-/// The integration of each event type in the batch.
-async fn integrations_of(
-    tx: &mut Transaction<'_, Any>,
-    events: &[&EventEnvelope],
-) -> Result<HashMap<String, String>, sqlx::Error> {
-    let ids: Vec<&str> = events
-        .iter()
-        .map(|e| e.event_type_id.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!(
-        "SELECT id, integration_id FROM event_types WHERE id IN ({})",
-        list_placeholders(1, ids.len())
-    );
-    let mut query = sqlx::query_as::<_, (String, String)>(&sql);
-    for id in ids {
-        query = query.bind(id);
-    }
-    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
 }

@@ -8,20 +8,14 @@ use sqlx::{Any, Transaction};
 
 use store::clock;
 use store::outbox::{self, NewDelivery};
-use store::webhooks::{new_message_id, subscriptions, EventKind, Payload, DISABLED, ENABLED};
+use store::webhooks::{new_message_id, subscriptions, EventKind, Payload, Streak};
 
 /// A 2xx ends a failing streak.
 pub(crate) async fn succeeded(
     db: impl sqlx::Executor<'_, Database = sqlx::Any>,
     webhook_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-    )
-    .bind(webhook_id)
-    .execute(db)
-    .await?;
-    Ok(())
+    store::webhooks::clear_failing(db, webhook_id).await
 }
 
 #[derive(Debug, Serialize)]
@@ -40,17 +34,11 @@ pub(crate) async fn failed(
     disable_after: Duration,
 ) -> Result<bool, sqlx::Error> {
     let now = clock::now();
-    // The target URL stays out of the notice: URLs can carry tokens, and the notice goes to
-    // the store's other endpoints.
-    let streak: Option<(String, String)> = sqlx::query_as(&format!(
-        "UPDATE webhooks SET failing_since = COALESCE(failing_since, $1) \
-         WHERE id = $2 AND status = '{ENABLED}' RETURNING failing_since, store_id"
-    ))
-    .bind(&now)
-    .bind(webhook_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some((since, store_id)) = streak else {
+    let Some(Streak {
+        failing_since: since,
+        store_id,
+    }) = store::webhooks::continue_failing(tx, webhook_id, &now).await?
+    else {
         return Ok(false);
     };
     let failing_for = match (clock::parse(&now), clock::parse(&since)) {
@@ -60,15 +48,11 @@ pub(crate) async fn failed(
     if failing_for < disable_after {
         return Ok(false);
     }
-    sqlx::query(&format!(
-        "UPDATE webhooks SET status = '{DISABLED}', updated_at = $1 WHERE id = $2"
-    ))
-    .bind(&now)
-    .bind(webhook_id)
-    .execute(&mut **tx)
-    .await?;
+    store::webhooks::disable(tx, webhook_id, &now).await?;
     tracing::warn!(webhook = %webhook_id, %since, "disabled a webhook that kept failing");
     let others = subscriptions(tx, &[store_id.as_str()]).await?;
+    // The target URL stays out of the notice: URLs can carry tokens, and the notice goes to
+    // the store's other endpoints.
     let message_id = new_message_id();
     let payload = Payload {
         id: &message_id,

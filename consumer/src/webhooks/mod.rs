@@ -8,7 +8,9 @@
 mod deliver;
 pub(crate) mod events;
 mod health;
+mod record;
 pub mod retry;
+mod send;
 pub mod sign;
 pub mod target;
 

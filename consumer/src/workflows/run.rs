@@ -1,116 +1,15 @@
-//! Running the workflows a batch of newly recorded events triggers, inside the batch's
-//! transaction: contact fields are changed in memory in event order and written once per
-//! contact; send events become outbox deliveries once their values pass the send type's
-//! checks. A run that fails takes no effect; a send it refused is recorded in the outbox as
-//! dead-lettered with the reason, never sent.
+//! One workflow run for one event, in memory: actions render their templates against the
+//! event and the contact, set fields or build a send event, and fail as a whole.
 
-use std::collections::{HashMap, HashSet};
-
-use schemas::{CompiledEventType, ContactKey, EventEnvelope, EventTypeDefinition};
+use schemas::{ContactKey, EventEnvelope};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::{Any, Transaction};
-
-use crate::metrics;
-use store::outbox::{self, NewDelivery};
-use store::sql::list_placeholders;
+use store::outbox::NewDelivery;
 use store::webhooks::{new_message_id, Payload, SEND_EVENT};
 use store::workflows::template::{Scope, Template};
 use store::workflows::{Action, WorkflowDefinition};
 
-/// What a batch's workflow runs produced besides contact fields.
-#[derive(Debug, Default)]
-pub struct WorkflowEffects {
-    /// Send events to deliver.
-    pub deliveries: Vec<NewDelivery>,
-    /// Runs completed.
-    pub runs: u64,
-}
-
-use crate::contacts::ContactId;
-
-/// Runs every active workflow triggered by `events` (newly recorded, in queue order).
-pub(crate) async fn run(
-    tx: &mut Transaction<'_, Any>,
-    events: &[&EventEnvelope],
-    now: &str,
-) -> Result<WorkflowEffects, sqlx::Error> {
-    let mut effects = WorkflowEffects::default();
-    let mut stores: Vec<&str> = events.iter().map(|e| e.store_id.as_str()).collect();
-    stores.sort_unstable();
-    stores.dedup();
-    let workflows = active(tx, &stores).await?;
-    if workflows.is_empty() {
-        return Ok(effects);
-    }
-    let triggered: Vec<&EventEnvelope> = events
-        .iter()
-        .copied()
-        .filter(|e| workflows.contains_key(&(e.store_id.clone(), e.event_type_id.clone())))
-        .collect();
-    if triggered.is_empty() {
-        return Ok(effects);
-    }
-    let mut contacts = contact_fields(tx, &triggered).await?;
-    let send_types = send_types(tx, &workflows).await?;
-    let mut changed: HashSet<ContactId> = HashSet::new();
-    let mut refused_sends = Vec::new();
-    for event in triggered {
-        let id = (
-            event.store_id.clone(),
-            crate::contacts::stored_key(&event.contact),
-        );
-        let key = (event.store_id.clone(), event.event_type_id.clone());
-        for (workflow_id, workflow) in workflows.get(&key).into_iter().flatten() {
-            let fields = contacts.entry(id.clone()).or_default();
-            let ran = run_one(
-                workflow_id,
-                workflow,
-                event,
-                fields,
-                &send_types,
-                now,
-                &mut effects.deliveries,
-            );
-            match ran {
-                Ok(set_fields) => {
-                    if set_fields {
-                        changed.insert(id.clone());
-                    }
-                    effects.runs += 1;
-                    metrics::report_workflow_run("completed");
-                }
-                Err(failure) => {
-                    tracing::warn!(
-                        workflow = %workflow_id, event = %event.id, why = %failure.reason,
-                        "workflow run failed"
-                    );
-                    metrics::report_workflow_run("failed");
-                    if let Some(refused) = failure.refused {
-                        refused_sends.push((*refused, failure.reason));
-                    }
-                }
-            }
-        }
-    }
-    outbox::dead_letter(tx, &refused_sends, now).await?;
-    for (store, key) in changed {
-        let fields = contacts
-            .get(&(store.clone(), key.clone()))
-            .cloned()
-            .unwrap_or_default();
-        sqlx::query(
-            "UPDATE contacts SET fields = $1, updated_at = $2 WHERE store_id = $3 AND contact_key = $4",
-        )
-        .bind(Value::Object(fields).to_string())
-        .bind(now)
-        .bind(&store)
-        .bind(&key)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(effects)
-}
+use super::SendTypes;
 
 /// The data of a send event's delivery.
 #[derive(Debug, Serialize)]
@@ -125,9 +24,9 @@ struct SentEvent<'a> {
 
 /// Why a run failed; when a send event was refused, the send as it would have gone out.
 #[derive(Debug)]
-struct RunFailure {
-    reason: String,
-    refused: Option<Box<NewDelivery>>,
+pub(super) struct RunFailure {
+    pub(super) reason: String,
+    pub(super) refused: Option<Box<NewDelivery>>,
 }
 
 impl RunFailure {
@@ -141,7 +40,7 @@ impl RunFailure {
 
 /// One workflow for one event. Returns whether contact fields were set; an error names why
 /// the run could not complete, and then none of its actions take effect.
-fn run_one(
+pub(super) fn one(
     workflow_id: &str,
     workflow: &WorkflowDefinition,
     event: &EventEnvelope,
@@ -245,98 +144,4 @@ fn render(action: &Action, scope: Scope<'_>) -> Result<Map<String, Value>, &'sta
             Ok((key.clone(), template.render(scope)))
         })
         .collect()
-}
-
-type Workflows = HashMap<(String, String), Vec<(String, WorkflowDefinition)>>;
-
-/// Active workflows of these stores, by (store, trigger type), in creation order.
-async fn active(tx: &mut Transaction<'_, Any>, stores: &[&str]) -> Result<Workflows, sqlx::Error> {
-    let mut workflows = Workflows::new();
-    if stores.is_empty() {
-        return Ok(workflows);
-    }
-    let sql = format!(
-        "SELECT id, store_id, trigger_event_type_id, body FROM workflows \
-         WHERE status = 'active' AND store_id IN ({}) ORDER BY id",
-        list_placeholders(1, stores.len())
-    );
-    let mut query = sqlx::query_as::<_, (String, String, String, String)>(&sql);
-    for store in stores {
-        query = query.bind(*store);
-    }
-    for (id, store, trigger, body) in query.fetch_all(&mut **tx).await? {
-        match serde_json::from_str::<WorkflowDefinition>(&body) {
-            Ok(definition) => workflows
-                .entry((store, trigger))
-                .or_default()
-                .push((id, definition)),
-            Err(error) => {
-                tracing::error!(workflow = %id, %error, "skipping a workflow that cannot be read")
-            }
-        }
-    }
-    Ok(workflows)
-}
-
-/// The current fields of the contacts these events are about.
-async fn contact_fields(
-    tx: &mut Transaction<'_, Any>,
-    events: &[&EventEnvelope],
-) -> Result<HashMap<ContactId, Map<String, Value>>, sqlx::Error> {
-    let ids: Vec<ContactId> = events
-        .iter()
-        .map(|e| (e.store_id.clone(), crate::contacts::stored_key(&e.contact)))
-        .collect();
-    Ok(crate::contacts::states(tx, ids.iter())
-        .await?
-        .into_iter()
-        .map(|(id, state)| (id, state.fields))
-        .collect())
-}
-
-/// The send types the workflows name that still exist, compiled to check values, by
-/// (store, id).
-type SendTypes = HashMap<(String, String), CompiledEventType>;
-
-/// Reads the send types the workflows name.
-async fn send_types(
-    tx: &mut Transaction<'_, Any>,
-    workflows: &Workflows,
-) -> Result<SendTypes, sqlx::Error> {
-    let ids: Vec<&str> = workflows
-        .values()
-        .flatten()
-        .flat_map(|(_, w)| &w.actions)
-        .filter_map(|action| match action {
-            Action::SendCustomEvent {
-                custom_event_type_id,
-                ..
-            } => Some(custom_event_type_id.as_str()),
-            Action::SetContactFields { .. } => None,
-        })
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut found = SendTypes::new();
-    if ids.is_empty() {
-        return Ok(found);
-    }
-    let sql = format!(
-        "SELECT store_id, id, body FROM event_types WHERE category = 'send' AND id IN ({})",
-        list_placeholders(1, ids.len())
-    );
-    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
-    for id in ids {
-        query = query.bind(id);
-    }
-    for (store, id, body) in query.fetch_all(&mut **tx).await? {
-        match serde_json::from_str::<EventTypeDefinition>(&body) {
-            Ok(definition) => {
-                found.insert((store, id), CompiledEventType::compile(&definition));
-            }
-            // Left out, so runs sending it fail rather than send unchecked values.
-            Err(error) => tracing::error!(event_type = %id, %error, "a send type cannot be read"),
-        }
-    }
-    Ok(found)
 }

@@ -1,4 +1,4 @@
-//! `contacts::apply`: at-least-once delivery in, exactly-once effects out.
+//! `effects::apply`: at-least-once delivery in, exactly-once effects out.
 
 use schemas::{ContactKey, EventEnvelope, ReceiveType};
 use sqlx::AnyPool;
@@ -50,7 +50,7 @@ async fn redelivery_changes_nothing(db: AnyPool) {
         envelope("e2", ann.clone()),
         envelope("e3", ContactKey::Tracker("visitor-9".into())),
     ];
-    let applied = consumer::contacts::apply(&db, &first).await.expect("apply");
+    let applied = consumer::effects::apply(&db, &first).await.expect("apply");
     assert_eq!(applied.recorded, 3);
     assert_eq!(applied.duplicates, 0);
     // Two events of one new contact create it once.
@@ -62,7 +62,7 @@ async fn redelivery_changes_nothing(db: AnyPool) {
     let mut again = first.clone();
     again.push(envelope("e4", ann.clone()));
     again.push(envelope("e4", ann.clone()));
-    let applied = consumer::contacts::apply(&db, &again)
+    let applied = consumer::effects::apply(&db, &again)
         .await
         .expect("apply again");
     assert_eq!(applied.recorded, 1);

@@ -1,12 +1,14 @@
 //! The workflows table's definition: what triggers a workflow and the actions it runs, with
 //! values as templates. The gateway checks a definition when it is saved; the consumer runs it.
 
+mod active;
 pub mod template;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use active::{active, send_types, ActiveWorkflow, SendType};
 pub use template::Template;
 
 /// A workflow's stored and answered definition.

@@ -1,0 +1,123 @@
+//! Recording attempts: one writer takes every attempt's outcome and stores them in batches,
+//! scheduling retries, dead-lettering the last, and tracking each subscription's failing
+//! streak.
+
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use store::clock;
+use store::outbox::{self, Claimed, Outcome};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+use super::deliver::{DeliveryConfig, Wake};
+use crate::metrics;
+
+/// An attempt's result on its way to the store. Its slots are freed only once it is
+/// recorded, so an endpoint's limit also covers attempts not yet written down.
+#[derive(Debug)]
+pub(super) struct Attempted {
+    pub(super) delivery: Claimed,
+    pub(super) outcome: Outcome,
+    pub(super) verdict: Verdict,
+    pub(super) _slots: [OwnedSemaphorePermit; 2],
+}
+
+/// What a failed attempt means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// The endpoint failed: retried, and counted toward disabling it.
+    EndpointFailed,
+    /// Retried, without blaming the endpoint.
+    Held,
+    /// Not retried.
+    Final,
+    /// No attempt was made (the subscription is paused): the claim is given back.
+    NotAttempted,
+}
+
+/// Writes attempt results in batches, one transaction each: a single writer keeps SQLite's
+/// lock uncontended and turns hundreds of small commits into a few.
+pub(super) async fn record_results(
+    db: AnyPool,
+    config: DeliveryConfig,
+    wake: Wake,
+    mut results: mpsc::Receiver<Attempted>,
+) {
+    let mut batch = Vec::new();
+    while results.recv_many(&mut batch, 512).await > 0 {
+        for attempt in 1.. {
+            match record(&db, &config, &batch).await {
+                Ok(()) => break,
+                Err(error) if attempt < 5 => {
+                    tracing::warn!(%error, "recording delivery attempts failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Err(error) => {
+                    // Their leases make these deliveries due again: retried, not lost.
+                    tracing::error!(%error, count = batch.len(), "could not record delivery attempts");
+                    break;
+                }
+            }
+        }
+        batch.clear();
+        wake.notify_one();
+    }
+}
+
+/// Stores each outcome (delivered, due again later, or failed for good) and tracks how long
+/// each subscription has been failing, all in one transaction.
+async fn record(
+    db: &AnyPool,
+    config: &DeliveryConfig,
+    batch: &[Attempted],
+) -> Result<(), sqlx::Error> {
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for Attempted {
+        delivery,
+        outcome,
+        verdict,
+        ..
+    } in batch
+    {
+        if *verdict == Verdict::NotAttempted {
+            outbox::release(&mut *tx, delivery, &now).await?;
+            continue;
+        }
+        let delivered = outcome.error.is_none();
+        let (status, retry_at, label) = if delivered {
+            (outbox::DELIVERED, None, "delivered")
+        } else {
+            let retry = (*verdict != Verdict::Final)
+                .then(|| config.retries.after(delivery.attempts))
+                .flatten();
+            match retry {
+                Some(delay) => (outbox::PENDING, Some(clock::after(delay)), "retrying"),
+                None => (outbox::FAILED, None, "failed"),
+            }
+        };
+        outbox::record(
+            &mut *tx,
+            delivery,
+            status,
+            retry_at.as_deref(),
+            outcome,
+            &now,
+        )
+        .await?;
+        if let Some(webhook) = &delivery.webhook_id {
+            if delivered {
+                super::health::succeeded(&mut *tx, webhook).await?;
+            } else if *verdict == Verdict::EndpointFailed {
+                super::health::failed(&mut tx, webhook, config.disable_after).await?;
+            }
+        }
+        outcomes.push(label);
+    }
+    tx.commit().await?;
+    for label in outcomes {
+        metrics::report_delivery(label);
+    }
+    Ok(())
+}
