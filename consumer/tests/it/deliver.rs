@@ -11,9 +11,9 @@ use store::outbox::{self, DeliveryView, NewDelivery, RetryNow};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::wait_until;
 use crate::apply::sqlite;
 use crate::receiver::Receiver;
+use crate::support::wait_until;
 
 /// Long enough for a loaded CI machine; every wait ends as soon as its outcome is seen.
 const WAIT: Duration = Duration::from_secs(15);
@@ -116,10 +116,14 @@ async fn deliveries(db: &AnyPool, webhook: &str) -> Vec<DeliveryView> {
 
 /// Waits until all `n` deliveries of `webhook` have `status`; returns them.
 async fn wait_for_status(db: &AnyPool, webhook: &str, n: usize, status: &str) -> Vec<DeliveryView> {
-    wait_until(WAIT, format!("{n} {status} deliveries to {webhook}"), || async {
-        let found = deliveries(db, webhook).await;
-        (found.len() == n && found.iter().all(|d| d.status == status)).then_some(found)
-    })
+    wait_until(
+        WAIT,
+        format!("{n} {status} deliveries to {webhook}"),
+        || async {
+            let found = deliveries(db, webhook).await;
+            (found.len() == n && found.iter().all(|d| d.status == status)).then_some(found)
+        },
+    )
     .await
 }
 

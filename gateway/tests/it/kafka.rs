@@ -696,3 +696,56 @@ async fn the_consumer_binary_starts_cleanly_or_says_why_not() {
     let _ = child.wait();
     assert_eq!(partitions, 4);
 }
+
+/// `consumer::run` is the whole consumer process, so a test can run it in-process on port 0:
+/// it joins the group, stores what the gateway publishes, answers readiness on its own
+/// listener, and returns `Ok` once its shutdown future resolves, closing that listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_run_consumes_in_process_and_returns_when_told_to_stop() {
+    use clap::Parser;
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (gw, topic) = kafka_gateway().await;
+    let group = format!("group-{}", uuid::Uuid::new_v4().simple());
+    let config = consumer::config::Config::try_parse_from([
+        "consumer",
+        "--kafka-brokers",
+        &brokers(),
+        "--kafka-topic",
+        &topic,
+        "--group",
+        &group,
+        "--database-url",
+        gw.storage.database_url.as_deref().expect("database url"),
+    ])
+    .expect("consumer flags");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    // A recorder of its own, not installed: the process-wide one belongs to `main`.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .build_recorder()
+        .handle();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(consumer::run(config, metrics, listener, async {
+        let _ = stopped.await;
+    }));
+    for n in 0..5 {
+        send(&gw, "in-process@example.com", n).await;
+    }
+    gw.activities_eventually("in-process@example.com", 5).await;
+    ops_until(port, "/readyz", StatusCode::OK, Duration::from_secs(30)).await;
+
+    stop.send(()).expect("the consumer is running");
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("stops within 30 s")
+        .expect("task")
+        .expect("stops cleanly");
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "the operations port is closed once run returns"
+    );
+}
