@@ -84,6 +84,22 @@ pub(crate) trait Resource {
     fn written(_state: &AppState, _caller: &Caller) {}
 }
 
+/// Refuses a create once the store holds `max` of `R`: every event is matched against all of
+/// them inside the consumer's transaction, so their number is bounded per store.
+pub(crate) async fn ensure_room<R: Resource>(
+    state: &AppState,
+    store_id: &str,
+    max: i64,
+) -> Result<(), ApiError> {
+    if store::registry::count::<R::Stored>(&state.db, store_id).await? >= max {
+        return Err(ApiError::Conflict(format!(
+            "a store has at most {max} {}s; delete one first",
+            R::NAME
+        )));
+    }
+    Ok(())
+}
+
 /// A resource whose listing is one path of all the store's rows, answered by the shared
 /// [`list`].
 pub(crate) trait Listed: Resource {

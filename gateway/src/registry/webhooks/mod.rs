@@ -56,11 +56,7 @@ pub(crate) async fn create(
     let private = state.config.delivery.allow_private_targets;
     let asked = request.read(|v| input::new_webhook(v, private)).await?;
     check_filter(&state.db, &caller.store_id, Some(&asked.filter)).await?;
-    if store::registry::count::<Webhook>(&state.db, &caller.store_id).await? >= MAX_PER_STORE {
-        return Err(ApiError::Conflict(format!(
-            "a store has at most {MAX_PER_STORE} webhooks; delete one first"
-        )));
-    }
+    super::ensure_room::<Webhooks>(state, &caller.store_id, MAX_PER_STORE).await?;
     let now = store::clock::now();
     let webhook = Webhook {
         id: super::new_id(),

@@ -47,11 +47,7 @@ pub(crate) async fn create(
     caller.require(Scope::WorkflowsWrite)?;
     let definition = request.read(input::new_workflow).await?;
     check_references(&state.db, &caller.store_id, &definition).await?;
-    if store::registry::count::<Workflow>(&state.db, &caller.store_id).await? >= MAX_PER_STORE {
-        return Err(ApiError::Conflict(format!(
-            "a store has at most {MAX_PER_STORE} workflows; delete one first"
-        )));
-    }
+    super::ensure_room::<Workflows>(state, &caller.store_id, MAX_PER_STORE).await?;
     let workflow = Document::new(super::new_id(), definition, store::clock::now());
     store::registry::insert(&state.db, &caller.store_id, &workflow).await?;
     Ok(http_body::json(StatusCode::CREATED, &workflow))
