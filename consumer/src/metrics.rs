@@ -18,12 +18,12 @@ pub(crate) fn report_applied(applied: &Applied) {
 }
 
 /// A message that could not be read as an envelope and was set aside.
-pub fn report_malformed() {
+pub(crate) fn report_malformed() {
     metrics::counter!("sluice_consumer_events_total", "outcome" => "malformed").increment(1);
 }
 
 /// Events written to the queue and not yet applied.
-pub fn report_lag(events: u64) {
+pub(crate) fn report_lag(events: u64) {
     metrics::gauge!("sluice_consumer_lag_events").set(events as f64);
 }
 

@@ -24,11 +24,11 @@ use queue::kafka::BrokerProbe;
 
 /// What the endpoint reads to answer.
 #[derive(Clone)]
-pub struct Ops {
-    pub metrics: PrometheusHandle,
-    pub db: AnyPool,
-    pub health: Arc<Health>,
-    pub broker: BrokerProbe,
+pub(crate) struct Ops {
+    pub(crate) metrics: PrometheusHandle,
+    pub(crate) db: AnyPool,
+    pub(crate) health: Arc<Health>,
+    pub(crate) broker: BrokerProbe,
 }
 
 impl std::fmt::Debug for Ops {
@@ -45,7 +45,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 64;
 
 /// Serves `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, ops: Ops, shutdown: CancellationToken) {
+pub(crate) async fn serve(listener: TcpListener, ops: Ops, shutdown: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
