@@ -9,6 +9,7 @@ pub mod activities;
 pub mod clock;
 mod connection;
 pub mod contacts;
+pub mod idempotency;
 pub mod outbox;
 pub mod registry;
 pub mod sql;

@@ -82,34 +82,20 @@ impl Claim {
 /// to publish under.
 pub(crate) async fn claim(db: &AnyPool, claim: &Claim) -> Result<String, ApiError> {
     let fresh_id = uuid::Uuid::now_v7().to_string();
-    let now = store::clock::now();
     let expired_before = store::clock::format(time::OffsetDateTime::now_utc() - WINDOW);
-    // Inserted, or taken over from an expired claim: either way the scope is ours now.
-    let claimed: Option<(String,)> = sqlx::query_as(
-        "INSERT INTO idempotency_keys (scope, event_id, body_hash, created_at) \
-         VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (scope) DO UPDATE SET event_id = excluded.event_id, \
-         body_hash = excluded.body_hash, created_at = excluded.created_at \
-         WHERE idempotency_keys.created_at < $5 \
-         RETURNING event_id",
+    let held = store::idempotency::claim(
+        db,
+        &store::idempotency::Claim {
+            scope: &claim.scope,
+            body_hash: &claim.body_hash,
+        },
+        &fresh_id,
+        &store::clock::now(),
+        &expired_before,
     )
-    .bind(&claim.scope)
-    .bind(&fresh_id)
-    .bind(&claim.body_hash)
-    .bind(&now)
-    .bind(&expired_before)
-    .fetch_optional(db)
     .await?;
-    if let Some((id,)) = claimed {
-        return Ok(id);
-    }
-    let (id, body_hash): (String, String) =
-        sqlx::query_as("SELECT event_id, body_hash FROM idempotency_keys WHERE scope = $1")
-            .bind(&claim.scope)
-            .fetch_one(db)
-            .await?;
-    if body_hash == claim.body_hash {
-        Ok(id)
+    if held.body_hash == claim.body_hash {
+        Ok(held.event_id)
     } else {
         Err(ApiError::IdempotencyConflict)
     }
@@ -118,15 +104,7 @@ pub(crate) async fn claim(db: &AnyPool, claim: &Claim) -> Result<String, ApiErro
 /// Removes keys past the window, a bounded number at a time; answers how many went.
 pub(crate) async fn sweep(db: &AnyPool) -> Result<u64, sqlx::Error> {
     let expired_before = store::clock::format(time::OffsetDateTime::now_utc() - WINDOW);
-    let done = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE scope IN \
-         (SELECT scope FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
-    )
-    .bind(&expired_before)
-    .bind(SWEEP_BATCH)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
+    store::idempotency::sweep(db, &expired_before, SWEEP_BATCH).await
 }
 
 #[cfg(test)]

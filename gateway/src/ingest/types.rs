@@ -176,16 +176,13 @@ async fn load(
     store_id: &str,
     alias: &str,
 ) -> Result<Option<(IngestType, usize)>, sqlx::Error> {
-    let row: Option<(String, i64, String, String)> = sqlx::query_as(
-        "SELECT t.id, t.version, t.body, i.body FROM event_types t \
-         JOIN integrations i ON i.id = t.integration_id \
-         WHERE t.store_id = $1 AND t.alias = $2 AND t.category = 'receive'",
-    )
-    .bind(store_id)
-    .bind(alias)
-    .fetch_optional(db)
-    .await?;
-    let Some((id, version, body, integration)) = row else {
+    let Some(store::registry::event_types::ReceiveType {
+        id,
+        version,
+        body,
+        integration_body: integration,
+    }) = store::registry::event_types::receive_type(db, store_id, alias).await?
+    else {
         return Ok(None);
     };
     if !events_enabled(&integration) {

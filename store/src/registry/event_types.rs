@@ -174,6 +174,33 @@ pub async fn integration_of_alias(
     Ok(found.map(|(id,)| id))
 }
 
+/// A receive type as ingest compiles it: the stored definition text and its integration's,
+/// read by (store, alias) on a cache miss.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReceiveType {
+    pub id: String,
+    pub version: i64,
+    pub body: String,
+    pub integration_body: String,
+}
+
+/// The store's receive type with this alias, with its integration's stored body.
+pub async fn receive_type(
+    db: &AnyPool,
+    store_id: &str,
+    alias: &str,
+) -> Result<Option<ReceiveType>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.id, t.version, t.body, i.body AS integration_body FROM event_types t \
+         JOIN integrations i ON i.id = t.integration_id \
+         WHERE t.store_id = $1 AND t.alias = $2 AND t.category = 'receive'",
+    )
+    .bind(store_id)
+    .bind(alias)
+    .fetch_optional(db)
+    .await
+}
+
 /// A unique-index clash on (store, alias) is the client's conflict, not a database failure.
 fn write_outcome(
     result: Result<sqlx::any::AnyQueryResult, sqlx::Error>,
