@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::{Any, AnyPool, Transaction};
 
 use crate::contacts::stored_key;
-use crate::sql::row_placeholders;
+use crate::sql::{engine_of, positional, row_placeholders};
 
 /// Rows per multi-row insert; 8 parameters a row stays far below both engines' limits.
 const ROWS_PER_STATEMENT: usize = 256;
@@ -27,12 +27,16 @@ pub async fn record(
         .iter()
         .filter(|e| seen.insert(e.id.as_str()))
         .collect();
+    let engine = engine_of(tx);
     for chunk in unique.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO activities \
-             (event_id, store_id, contact_key, event_type_id, alias, fields, received_at, recorded_at) \
-             VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            row_placeholders(chunk.len(), 8)
+        let sql = positional(
+            engine,
+            format!(
+                "INSERT INTO activities \
+                 (event_id, store_id, contact_key, event_type_id, alias, fields, received_at, recorded_at) \
+                 VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                row_placeholders(chunk.len(), 8)
+            ),
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for envelope in chunk {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::{Any, AnyPool, Transaction};
 
-use crate::sql::{list_placeholders, row_placeholders};
+use crate::sql::{engine_of, list_placeholders, positional, row_placeholders};
 
 pub use crate::activities::{activities, Activity, ActivityPage};
 
@@ -135,10 +135,13 @@ async fn create(
     contacts: &[(ContactId, &ContactKey)],
     now: &str,
 ) -> Result<HashSet<ContactId>, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO contacts (store_id, contact_key, email, tracker_id, fields, created_at, updated_at) \
-         VALUES {} ON CONFLICT (store_id, contact_key) DO NOTHING RETURNING store_id, contact_key",
-        row_placeholders(contacts.len(), 7)
+    let sql = positional(
+        engine_of(tx),
+        format!(
+            "INSERT INTO contacts (store_id, contact_key, email, tracker_id, fields, created_at, updated_at) \
+             VALUES {} ON CONFLICT (store_id, contact_key) DO NOTHING RETURNING store_id, contact_key",
+            row_placeholders(contacts.len(), 7)
+        ),
     );
     let mut query = sqlx::query_as::<_, ContactId>(&sql);
     for ((store, key), contact) in contacts {
@@ -164,10 +167,14 @@ async fn touch(
     contacts: &[&ContactId],
     now: &str,
 ) -> Result<(), sqlx::Error> {
+    let engine = engine_of(tx);
     for (store, keys) in by_store(contacts.iter().copied()) {
-        let sql = format!(
-            "UPDATE contacts SET updated_at = $1 WHERE store_id = $2 AND contact_key IN ({})",
-            list_placeholders(3, keys.len())
+        let sql = positional(
+            engine,
+            format!(
+                "UPDATE contacts SET updated_at = $1 WHERE store_id = $2 AND contact_key IN ({})",
+                list_placeholders(3, keys.len())
+            ),
         );
         let mut query = sqlx::query(&sql).bind(now).bind(store);
         for key in keys {
@@ -204,14 +211,18 @@ pub async fn states<'a>(
     ids: impl Iterator<Item = &'a ContactId>,
 ) -> Result<HashMap<ContactId, ContactState>, sqlx::Error> {
     let mut states = HashMap::new();
+    let engine = engine_of(tx);
     for (store, mut keys) in by_store(ids) {
         keys.sort_unstable();
         keys.dedup();
         for chunk in keys.chunks(500) {
-            let sql = format!(
-                "SELECT contact_key, fields, created_at, updated_at FROM contacts \
-                 WHERE store_id = $1 AND contact_key IN ({})",
-                list_placeholders(2, chunk.len())
+            let sql = positional(
+                engine,
+                format!(
+                    "SELECT contact_key, fields, created_at, updated_at FROM contacts \
+                     WHERE store_id = $1 AND contact_key IN ({})",
+                    list_placeholders(2, chunk.len())
+                ),
             );
             let mut query = sqlx::query_as::<_, ContactRow>(&sql).bind(store);
             for key in chunk {

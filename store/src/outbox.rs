@@ -3,7 +3,7 @@
 
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
-use crate::sql::list_placeholders;
+use crate::sql::{engine_of, list_placeholders, positional};
 
 mod view;
 
@@ -40,7 +40,7 @@ pub async fn enqueue(
 ) -> Result<Vec<String>, sqlx::Error> {
     let mut ids = Vec::with_capacity(deliveries.len());
     for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
-        let sql = insert_sql(chunk.len());
+        let sql = positional(engine_of(tx), insert_sql(chunk.len()));
         let mut query = sqlx::query(&sql);
         for delivery in chunk {
             let id = uuid::Uuid::now_v7().to_string();

@@ -1,6 +1,12 @@
 //! Placeholder lists for statements whose number of values depends on the batch.
 //!
-//! Both engines take `$n` placeholders through sqlx's `Any` driver, so these are written once.
+//! Both engines take `$n` placeholders through sqlx's `Any` driver, so statements are written
+//! once. Statements with hundreds of values are the exception: SQLite finds each `$n` by
+//! walking the statement's list of names (`sqlite3_bind_parameter_name`), so binding n named
+//! values costs n² steps; it was the largest single cost of the embedded consumer. For SQLite
+//! such statements are sent with anonymous `?` placeholders instead ([`positional`]).
+
+use sqlx::AnyConnection;
 
 /// `($1, $2), ($3, $4), …`: placeholders for `rows` rows of `columns` values, for multi-row
 /// statements that both engines accept.
@@ -17,4 +23,78 @@ pub fn list_placeholders(first: usize, count: usize) -> String {
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The engine behind a connection (a transaction derefs to one).
+pub fn engine_of(connection: &AnyConnection) -> crate::Engine {
+    if connection.backend_name().eq_ignore_ascii_case("sqlite") {
+        crate::Engine::Sqlite
+    } else {
+        crate::Engine::Postgres
+    }
+}
+
+/// `sql` for `engine`: unchanged for PostgreSQL; for SQLite every `$n` becomes `?`, which it
+/// binds by position. The `$n` must therefore appear once each, in order `$1, $2, …` (checked
+/// in debug builds); statements that repeat one keep their names.
+pub fn positional(engine: crate::Engine, sql: String) -> String {
+    if engine == crate::Engine::Postgres {
+        return sql;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut expected = 1usize;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let numbered = c == '$' && chars.peek().is_some_and(|(_, d)| d.is_ascii_digit());
+        if !numbered {
+            out.push(c);
+            continue;
+        }
+        let start = at + 1;
+        let mut end = start;
+        while let Some((i, d)) = chars.peek().copied() {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            end = i + 1;
+            chars.next();
+        }
+        debug_assert_eq!(
+            sql[start..end].parse::<usize>().ok(),
+            Some(expected),
+            "placeholders out of order in {sql}"
+        );
+        expected += 1;
+        out.push('?');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Engine;
+
+    #[test]
+    fn rows_and_lists_number_from_where_they_start() {
+        assert_eq!(row_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(list_placeholders(3, 2), "$3, $4");
+    }
+
+    #[test]
+    fn sqlite_gets_anonymous_placeholders_and_postgres_keeps_numbers() {
+        let sql = format!(
+            "UPDATE t SET a = $1 WHERE b = $2 AND c IN ({}) AND d = '$x'",
+            list_placeholders(3, 3)
+        );
+        assert_eq!(
+            positional(Engine::Sqlite, sql.clone()),
+            "UPDATE t SET a = ? WHERE b = ? AND c IN (?, ?, ?) AND d = '$x'"
+        );
+        assert_eq!(positional(Engine::Postgres, sql.clone()), sql);
+        assert_eq!(
+            positional(Engine::Sqlite, format!("VALUES {}", row_placeholders(2, 2))),
+            "VALUES (?, ?), (?, ?)"
+        );
+    }
 }
