@@ -119,7 +119,7 @@ fn insert_sql(rows: usize) -> String {
 }
 
 /// A delivery a dispatcher has reserved for one attempt.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: String,
     pub message_id: String,
@@ -127,20 +127,8 @@ pub struct Claimed {
     pub event_type_id: Option<String>,
     pub event: String,
     pub payload: String,
-    /// Including the attempt about to be made.
-    pub attempts: u32,
-}
-
-/// A claimed row as stored: the attempt count is a BIGINT.
-#[derive(Debug, sqlx::FromRow)]
-struct ClaimedRow {
-    id: String,
-    message_id: String,
-    webhook_id: Option<String>,
-    event_type_id: Option<String>,
-    event: String,
-    payload: String,
-    attempts: i64,
+    /// Including the attempt about to be made (a BIGINT as stored; never negative).
+    pub attempts: i64,
 }
 
 impl Claimed {
@@ -210,26 +198,13 @@ pub async fn claim(
          RETURNING id, message_id, webhook_id, event_type_id, event, payload, attempts",
         list_placeholders(3, ids.len())
     );
-    let mut query = sqlx::query_as::<_, ClaimedRow>(&sql)
+    let mut query = sqlx::query_as::<_, Claimed>(&sql)
         .bind(lease_until)
         .bind(now);
     for id in ids {
         query = query.bind(id);
     }
-    Ok(query
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(|row| Claimed {
-            id: row.id,
-            message_id: row.message_id,
-            webhook_id: row.webhook_id,
-            event_type_id: row.event_type_id,
-            event: row.event,
-            payload: row.payload,
-            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-        })
-        .collect())
+    query.fetch_all(db).await
 }
 
 /// How an attempt ended.
@@ -261,7 +236,7 @@ pub async fn record(
     .bind(outcome.error.as_deref())
     .bind(now)
     .bind(&claimed.id)
-    .bind(i64::from(claimed.attempts))
+    .bind(claimed.attempts)
     .execute(db)
     .await?;
     Ok(())
@@ -280,7 +255,7 @@ pub async fn release(
     )
     .bind(now)
     .bind(&claimed.id)
-    .bind(i64::from(claimed.attempts))
+    .bind(claimed.attempts)
     .execute(db)
     .await?;
     Ok(())

@@ -90,7 +90,11 @@ async fn record(
             (outbox::DELIVERED, None, "delivered")
         } else {
             let retry = (*verdict != Verdict::Final)
-                .then(|| config.retries.after(delivery.attempts))
+                .then(|| {
+                    config
+                        .retries
+                        .after(u32::try_from(delivery.attempts).unwrap_or(u32::MAX))
+                })
                 .flatten();
             match retry {
                 Some(delay) => (outbox::PENDING, Some(clock::after(delay)), "retrying"),
