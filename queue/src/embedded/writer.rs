@@ -4,11 +4,18 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use fjall::{Database, Keyspace, PersistMode};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{Message, PublishError};
+
+/// A group smaller than this waits [`GATHER`] for more before it is written.
+const SMALL_GROUP: usize = 8;
+/// How long a small group waits: far below a request's latency budget, long enough at a few
+/// thousand events a second for several to share one sync.
+const GATHER: Duration = Duration::from_micros(500);
 
 /// Most requests written under one sync.
 const MAX_GROUP: usize = 4096;
@@ -88,11 +95,12 @@ impl Appender {
         let mut group = Vec::new();
         while let Some(first) = receiver.blocking_recv() {
             group.push(first);
-            while group.len() < MAX_GROUP {
-                match receiver.try_recv() {
-                    Ok(append) => group.push(append),
-                    Err(_) => break,
-                }
+            drain(&mut receiver, &mut group);
+            if group.len() < SMALL_GROUP {
+                // Few waiting: the rate is low, and a sync for each handful of events is most
+                // of what an event costs. A moment's wait lets more share the sync.
+                std::thread::sleep(GATHER);
+                drain(&mut receiver, &mut group);
             }
             let result = self.write(&group);
             if let Err(error) = &result {
@@ -126,5 +134,15 @@ impl Appender {
         self.db.persist(PersistMode::SyncData)?;
         self.written.send_replace(next);
         Ok(())
+    }
+}
+
+/// Moves every append already waiting into `group`, up to [`MAX_GROUP`].
+fn drain(receiver: &mut mpsc::Receiver<Append>, group: &mut Vec<Append>) {
+    while group.len() < MAX_GROUP {
+        match receiver.try_recv() {
+            Ok(append) => group.push(append),
+            Err(_) => break,
+        }
     }
 }
