@@ -31,7 +31,7 @@ const CURSOR_KEY: &[u8] = b"consumer-cursor";
 pub fn open(dir: &Path, capacity: usize) -> Result<(EmbeddedWriter, EmbeddedSource), PublishError> {
     let unavailable = |e: fjall::Error| PublishError::Unavailable(e.to_string());
     let db = Database::builder(dir)
-        .cache_size(32 * 1024 * 1024)
+        .cache_size(8 * 1024 * 1024)
         .worker_threads(2)
         .max_journaling_size(512 * 1024 * 1024)
         // Appends reach the OS only when the writer syncs them, in one write per group.
@@ -40,7 +40,7 @@ pub fn open(dir: &Path, capacity: usize) -> Result<(EmbeddedWriter, EmbeddedSour
         .map_err(unavailable)?;
     let options = || {
         KeyspaceCreateOptions::default()
-            .max_memtable_size(64 * 1024 * 1024)
+            .max_memtable_size(16 * 1024 * 1024)
             .manual_journal_persist(true)
     };
     let events = db.keyspace("events", options).map_err(unavailable)?;
