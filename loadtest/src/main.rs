@@ -20,6 +20,7 @@ mod keystore;
 mod produce;
 mod report;
 mod scenario;
+mod server;
 mod setup;
 mod sources;
 #[cfg(test)]
