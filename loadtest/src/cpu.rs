@@ -228,10 +228,7 @@ async fn measure(
     drain_metrics: Option<String>,
 ) -> anyhow::Result<CpuRow> {
     let (warm, measured, before) = load(args, port, targets, Some(rate), || {
-        watched
-            .iter()
-            .map(|w| tree_cpu_seconds(w.pid, ticks))
-            .collect::<Vec<_>>()
+        cpu_seconds(watched, ticks)
     })
     .await?;
     let drain_s = match drain_metrics {
@@ -242,13 +239,11 @@ async fn measure(
         None => None,
     };
     let events = measured.events_accepted.max(1);
+    let after = cpu_seconds(watched, ticks);
     let us_per_event: Vec<(String, f64)> = watched
         .iter()
-        .zip(&before)
-        .map(|(w, start)| {
-            let spent = tree_cpu_seconds(w.pid, ticks) - start;
-            (w.name.clone(), spent * 1e6 / events as f64)
-        })
+        .zip(before.iter().zip(&after))
+        .map(|(w, (start, end))| (w.name.clone(), (end - start) * 1e6 / events as f64))
         .collect();
     let total = us_per_event.iter().map(|(_, us)| us).sum();
     Ok(CpuRow {
@@ -299,22 +294,35 @@ fn counter_sum(exposition: &str, name: &str, outcomes: &[&str]) -> f64 {
         .sum()
 }
 
+/// CPU seconds of each watched process tree, from one reading of `/proc`, so every process is
+/// read at the same moment.
+fn cpu_seconds(watched: &[Watched], ticks: f64) -> Vec<f64> {
+    let table = process_table();
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (pid, stat) in &table {
+        children.entry(stat.parent).or_default().push(*pid);
+    }
+    watched
+        .iter()
+        .map(|w| tree_cpu_seconds(&table, &children, w.pid, ticks))
+        .collect()
+}
+
 /// CPU seconds (user + system) of `pid` and every process descended from it, plus the
 /// children it has already reaped.
-fn tree_cpu_seconds(pid: u32, ticks: f64) -> f64 {
-    let table = process_table();
+fn tree_cpu_seconds(
+    table: &HashMap<u32, Stat>,
+    children: &HashMap<u32, Vec<u32>>,
+    pid: u32,
+    ticks: f64,
+) -> f64 {
     let mut total = 0.0;
     let mut stack = vec![pid];
     while let Some(pid) = stack.pop() {
         if let Some(stat) = table.get(&pid) {
             total += stat.ticks / ticks;
         }
-        stack.extend(
-            table
-                .iter()
-                .filter(|(_, s)| s.parent == pid)
-                .map(|(child, _)| *child),
-        );
+        stack.extend(children.get(&pid).into_iter().flatten().copied());
     }
     total
 }
@@ -416,15 +424,18 @@ mod tests {
     #[test]
     fn a_busy_quarter_second_is_counted() {
         let ticks = clock_ticks();
-        let pid = std::process::id();
-        let before = tree_cpu_seconds(pid, ticks);
+        let me = [Watched {
+            name: "test".into(),
+            pid: std::process::id(),
+        }];
+        let before = cpu_seconds(&me, ticks)[0];
         // A quarter second of work is 25 ticks at 100 Hz: it must show.
         let started = Instant::now();
         let mut x = 0u64;
         while started.elapsed() < Duration::from_millis(250) {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
         }
-        let spent = tree_cpu_seconds(pid, ticks) - before;
+        let spent = cpu_seconds(&me, ticks)[0] - before;
         assert!(spent >= 0.1, "counted {spent} s of a busy quarter second");
     }
 
