@@ -3,13 +3,6 @@
 
 use sqlx::{AnyPool, FromRow};
 
-/// A key's scope (store, path, alias, sender and key, hashed) and what it was claimed with.
-#[derive(Debug, Clone)]
-pub struct Claim<'a> {
-    pub scope: &'a str,
-    pub body_hash: &'a str,
-}
-
 /// What a scope holds.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Claimed {
@@ -17,11 +10,13 @@ pub struct Claimed {
     pub body_hash: String,
 }
 
-/// Claims `claim.scope` for `fresh_id` unless a claim made at or after `expired_before` holds
-/// it; answers the claim that holds the scope afterwards (this one, or the earlier one).
+/// Claims `scope` (store, path, alias, sender and key, hashed) with the body hashing to
+/// `body_hash` for `fresh_id`, unless a claim made at or after `expired_before` holds it;
+/// answers the claim that holds the scope afterwards (this one, or the earlier one).
 pub async fn claim(
     db: &AnyPool,
-    claim: &Claim<'_>,
+    scope: &str,
+    body_hash: &str,
     fresh_id: &str,
     now: &str,
     expired_before: &str,
@@ -35,9 +30,9 @@ pub async fn claim(
          WHERE idempotency_keys.created_at < $5 \
          RETURNING event_id",
     )
-    .bind(claim.scope)
+    .bind(scope)
     .bind(fresh_id)
-    .bind(claim.body_hash)
+    .bind(body_hash)
     .bind(now)
     .bind(expired_before)
     .fetch_optional(db)
@@ -45,11 +40,11 @@ pub async fn claim(
     if let Some((event_id,)) = taken {
         return Ok(Claimed {
             event_id,
-            body_hash: claim.body_hash.to_owned(),
+            body_hash: body_hash.to_owned(),
         });
     }
     sqlx::query_as("SELECT event_id, body_hash FROM idempotency_keys WHERE scope = $1")
-        .bind(claim.scope)
+        .bind(scope)
         .fetch_one(db)
         .await
 }

@@ -85,10 +85,8 @@ pub(crate) async fn claim(db: &AnyPool, claim: &Claim) -> Result<String, ApiErro
     let expired_before = store::clock::format(time::OffsetDateTime::now_utc() - WINDOW);
     let held = store::idempotency::claim(
         db,
-        &store::idempotency::Claim {
-            scope: &claim.scope,
-            body_hash: &claim.body_hash,
-        },
+        &claim.scope,
+        &claim.body_hash,
         &fresh_id,
         &store::clock::now(),
         &expired_before,
