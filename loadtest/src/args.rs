@@ -166,11 +166,7 @@ impl RunArgs {
             return Err("--url has no host".into());
         }
         if let Some(rate) = self.rate {
-            if !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0) {
-                return Err(format!(
-                    "--rate must be between 0 and 10000000 requests/s, got {rate}"
-                ));
-            }
+            check_rate(rate)?;
         }
         if !(1..=100_000).contains(&self.connections) {
             return Err(format!(
@@ -283,4 +279,23 @@ impl RunArgs {
             })?;
         Some(base.join("sluice-loadtest/keys.json"))
     }
+}
+
+/// The open-loop rates `run` and `bench --cpu` accept.
+pub(crate) fn check_rate(rate: f64) -> Result<f64, String> {
+    if rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0 {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "--rate must be between 0 and 10000000 requests/s, got {rate}"
+        ))
+    }
+}
+
+/// `--rate` of `bench --cpu`, checked as `run` checks it.
+pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("--rate {text:?} is not a number"))?;
+    check_rate(rate)
 }

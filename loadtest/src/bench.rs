@@ -46,7 +46,7 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     cpu: bool,
     /// Events per second in CPU mode (open loop).
-    #[arg(long, requires = "cpu")]
+    #[arg(long, requires = "cpu", value_parser = crate::args::parse_rate)]
     pub(crate) rate: Option<f64>,
     /// The consumer binary for the Kafka row of CPU mode; by default the one beside the gateway.
     #[arg(long)]

@@ -28,6 +28,13 @@ fn bad_arguments_get_clear_errors() {
             &["run", url, "--store", "s", "--rate", "0"],
             "--rate must be between",
         ),
+        (&["bench", "--cpu", "--rate=-5"], "--rate must be between"),
+        (
+            &["bench", "--cpu", "--rate", "inf"],
+            "--rate must be between",
+        ),
+        (&["bench", "--cpu", "--rate", "fast"], "is not a number"),
+        (&["bench", "--watch-pid", "postgres"], "must be NAME=PID"),
         (
             &["run", url, "--store", "s", "--rate=-5"],
             "--rate must be between",
