@@ -84,6 +84,12 @@ pub async fn connect(url: &str) -> Result<AnyPool, DbError> {
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // A multi-row statement inside a transaction keeps the pages it changes in
+                    // a statement journal, to undo just that statement; on disk it was a temp
+                    // file written and closed per statement (6% of the consumer's CPU). In
+                    // memory it is bounded by one statement (at most 256 rows) and stored
+                    // events cost 12–20% less CPU (`cargo bench -p consumer --bench apply`).
+                    conn.execute("PRAGMA temp_store = MEMORY").await?;
                 } else {
                     // A server that stops answering must not hold a request (and its client's
                     // connection) or a consumer batch forever.

@@ -1,18 +1,11 @@
 //! The embedded log's read side, owned by the in-process consumer: reads from its cursor, and
 //! on commit deletes what it read and saves the cursor in one (unsynced) fjall batch.
 
-use std::time::Duration;
-
 use fjall::{Database, Keyspace};
 use tokio::sync::watch;
 
 use super::{seq_of, CURSOR_KEY};
 use crate::{Batch, Source, SourceError};
-
-/// How long a batch smaller than asked for waits for more. Each batch is a store transaction
-/// and a commit; at a low rate that was the cost of a handful of events, so gathering for a
-/// few milliseconds (as the Kafka source does) saves most of it for that much latency.
-const LINGER: Duration = Duration::from_millis(5);
 
 /// The read side, owned by the in-process consumer.
 pub struct EmbeddedSource {
@@ -47,7 +40,7 @@ impl Source for EmbeddedSource {
         }
         let enough = |written: &u64| written.saturating_sub(cursor) >= max as u64;
         // Whether more came or the time ran out, what is written by now is read.
-        let _ = tokio::time::timeout(LINGER, self.written.wait_for(enough)).await;
+        let _ = tokio::time::timeout(crate::BATCH_LINGER, self.written.wait_for(enough)).await;
         let events = self.events.clone();
         let written = *self.written.borrow();
         let (messages, next_position) = tokio::task::spawn_blocking(move || {

@@ -17,10 +17,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::TopicPartitionList;
 
 use super::{client_config, dead_letter_topic};
-use crate::{Batch, Source, SourceError};
+use crate::{Batch, Source, SourceError, BATCH_LINGER};
 
-/// How long a batch waits for more messages once it has one.
-const BATCH_LINGER: Duration = Duration::from_millis(5);
 /// How often consumer lag is measured against the partitions' high watermarks.
 const LAG_EVERY: Duration = Duration::from_secs(5);
 

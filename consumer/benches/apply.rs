@@ -1,0 +1,226 @@
+//! What storing an event's effects costs, in CPU time per event, and how that cost grows.
+//!
+//! `effects::apply` is run on batches of ~1 KiB events against a SQLite store in a temporary
+//! directory (or the store at `SLUICE_BENCH_DATABASE_URL`, a fresh PostgreSQL database for
+//! instance), after a warm-up that gives the tables some depth. The figure is this process's
+//! user + system CPU (every thread: the tokio workers and the SQLite worker) per event, read
+//! from `/proc/self/stat`: on two shared cores it moves far less than wall time does.
+//!
+//! Rows: the batch size (what the consumer's linger buys), then the aims' cost-growth axes at
+//! one batch size: contacts touched (1 to 10,000 distinct), event types (1 to 1,000) and
+//! webhooks and workflows per store (0 to 100). A flat column is the aim.
+//!
+//! `cargo bench -p consumer --bench apply`
+
+use schemas::{ContactKey, EventEnvelope, ReceiveType};
+use serde_json::{json, Map, Value};
+use sqlx::AnyPool;
+
+const WARM_UP: usize = 20_000;
+const MEASURED: usize = 20_000;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    println!("CPU µs per event stored by effects::apply (~1 KiB events, {MEASURED} measured after {WARM_UP})");
+    println!("| case | batch | contacts | types | webhooks+workflows | µs/event | ratio |");
+    println!("|---|---|---|---|---|---|---|");
+    let base = Case {
+        batch: 100,
+        contacts: 10_000,
+        types: 1,
+        hooks: 0,
+    };
+    // The first store made in a process pays for more than its events (allocator arenas,
+    // the file system's first extents); measured once and set aside.
+    measure(base).await;
+    let reference = run("reference", base).await;
+    for batch in [20, 500] {
+        run_against("batch", Case { batch, ..base }, reference).await;
+    }
+    for contacts in [1, 100] {
+        run_against("contacts", Case { contacts, ..base }, reference).await;
+    }
+    run_against(
+        "event types",
+        Case {
+            types: 1000,
+            ..base
+        },
+        reference,
+    )
+    .await;
+    for hooks in [10, 100] {
+        run_against("webhooks+workflows", Case { hooks, ..base }, reference).await;
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    batch: usize,
+    contacts: usize,
+    types: usize,
+    /// Webhook subscriptions and workflows each, none of them matching the events (a filter on
+    /// an alias never sent, a trigger type never sent), so what is measured is the cost of
+    /// their existence.
+    hooks: usize,
+}
+
+async fn run_against(name: &str, case: Case, reference: f64) {
+    let us = measure(case).await;
+    print_row(name, case, us, us / reference);
+}
+
+async fn run(name: &str, case: Case) -> f64 {
+    let us = measure(case).await;
+    print_row(name, case, us, 1.0);
+    us
+}
+
+fn print_row(name: &str, case: Case, us: f64, ratio: f64) {
+    println!(
+        "| {name} | {} | {} | {} | {} | {us:.1} | {ratio:.2} |",
+        case.batch, case.contacts, case.types, case.hooks
+    );
+}
+
+/// CPU µs per event over `MEASURED` events, after `WARM_UP`, in a fresh store.
+async fn measure(case: Case) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = std::env::var("SLUICE_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| store::sqlite_url(dir.path()));
+    let db = store::connect(&url).await.expect("store");
+    let store_id = format!("bench-{}", uuid::Uuid::now_v7().simple());
+    register(&db, &store_id, case).await;
+    let mut events = Events::new(&store_id, case);
+    for _ in 0..WARM_UP / case.batch {
+        apply(&db, &events.batch(case.batch)).await;
+    }
+    let batches: Vec<Vec<EventEnvelope>> = (0..MEASURED / case.batch)
+        .map(|_| events.batch(case.batch))
+        .collect();
+    let started = cpu_seconds();
+    for batch in &batches {
+        apply(&db, batch).await;
+    }
+    let cpu = cpu_seconds() - started;
+    db.close().await;
+    cpu * 1e6 / (batches.len() * case.batch) as f64
+}
+
+async fn apply(db: &AnyPool, batch: &[EventEnvelope]) {
+    let applied = consumer::effects::apply(db, batch).await.expect("apply");
+    assert_eq!(applied.recorded as usize, batch.len(), "every event is new");
+}
+
+/// The store, its event types, and `hooks` webhooks and workflows on a type no event has.
+async fn register(db: &AnyPool, store_id: &str, case: Case) {
+    let now = store::clock::now();
+    sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ($1, 'bench', $2)")
+        .bind(store_id)
+        .bind(&now)
+        .execute(db)
+        .await
+        .expect("store");
+    for n in 0..case.hooks {
+        sqlx::query(
+            "INSERT INTO webhooks (id, store_id, target_url, types, filter_alias, is_active, \
+             status, secret, created_at, updated_at) \
+             VALUES ($1, $2, 'http://127.0.0.1:9/', 'custom_event.received', 'never-sent', 1, \
+             'enabled', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', $3, $3)",
+        )
+        .bind(format!("{store_id}-wh-{n}"))
+        .bind(store_id)
+        .bind(&now)
+        .execute(db)
+        .await
+        .expect("webhook");
+        sqlx::query(
+            "INSERT INTO workflows (id, store_id, trigger_event_type_id, status, body, \
+             created_at, updated_at) VALUES ($1, $2, $3, 'active', $4, $5, $5)",
+        )
+        .bind(format!("{store_id}-wf-{n}"))
+        .bind(store_id)
+        .bind(format!("{store_id}-unused-type"))
+        .bind(
+            json!({
+                "name": "never runs",
+                "status": "active",
+                "trigger": {"customEventTypeId": format!("{store_id}-unused-type")},
+                "actions": [{"type": "setContactFields", "fields": {"x": "{{event.total}}"}}],
+            })
+            .to_string(),
+        )
+        .bind(&now)
+        .execute(db)
+        .await
+        .expect("workflow");
+    }
+}
+
+/// A stream of distinct events spread over the case's contacts and types.
+struct Events {
+    store_id: String,
+    case: Case,
+    next: usize,
+    fields: Map<String, Value>,
+}
+
+impl Events {
+    fn new(store_id: &str, case: Case) -> Events {
+        let mut fields = Map::new();
+        fields.insert("orderId".into(), json!("o-000000"));
+        fields.insert("total".into(), json!(129.95));
+        fields.insert("currency".into(), json!("EUR"));
+        fields.insert("note".into(), json!("x".repeat(900)));
+        Events {
+            store_id: store_id.to_owned(),
+            case,
+            next: 0,
+            fields,
+        }
+    }
+
+    fn batch(&mut self, size: usize) -> Vec<EventEnvelope> {
+        (0..size).map(|_| self.event()).collect()
+    }
+
+    fn event(&mut self) -> EventEnvelope {
+        let n = self.next;
+        self.next += 1;
+        // A multiplicative hash scatters contacts as real traffic does, rather than in order.
+        let contact = n.wrapping_mul(2_654_435_761) % self.case.contacts;
+        let event_type = n % self.case.types;
+        EventEnvelope {
+            id: uuid::Uuid::now_v7().to_string(),
+            store_id: self.store_id.clone(),
+            event_type_id: format!("{}-type-{event_type}", self.store_id),
+            event_type_version: 1,
+            alias: format!("type-{event_type}"),
+            receive_type: ReceiveType::Webhook,
+            received_at: store::clock::now(),
+            contact: ContactKey::Email(format!("contact-{contact}@example.com")),
+            fields: self.fields.clone(),
+        }
+    }
+}
+
+/// User + system CPU seconds of this process so far (every thread).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // The command name may hold spaces; the fields counted here come after its `)`.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // Linux reports /proc times in USER_HZ, which is 100 on every architecture it runs on.
+    100.0
+}
