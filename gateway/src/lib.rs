@@ -58,6 +58,7 @@ pub async fn run(
     let (queue, embedded_source) = match config.queue {
         QueueKind::Embedded => {
             let (queue, source) = queue::embedded::open(
+                &config.storage.data_dir.join("log"),
                 &config.storage.data_dir.join("queue"),
                 EMBEDDED_QUEUE_CAPACITY,
             )

@@ -1,6 +1,6 @@
 //! The queue between gateway and consumer, both sides of it: gateways publish [`Message`]s
 //! through a [`Publisher`], the consumer reads [`Batch`]es from a [`Source`]. Two queues
-//! implement both: the embedded log (one machine, fjall) and Kafka.
+//! implement both: the embedded log (one machine, segment files of our own) and Kafka.
 //!
 //! An event is answered 201 only once `publish` has returned `Ok`, which means it is durable;
 //! a source moves its position only when told the batch's effects are stored.

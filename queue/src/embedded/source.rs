@@ -1,19 +1,27 @@
-//! The embedded log's read side, owned by the in-process consumer: reads from its cursor, and
-//! on commit deletes what it read and saves the cursor in one (unsynced) fjall batch.
+//! The embedded log's read side, owned by the in-process consumer: takes what was just
+//! written from memory, reads the segment files only when it is further behind, and on commit
+//! saves its cursor and deletes the segments it has passed.
 
-use fjall::{Database, Keyspace};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
-use super::{seq_of, CURSOR_KEY};
+use super::log::{self, SegmentReader};
+use super::{lock, write_cursor, Shared};
 use crate::{Batch, Source, SourceError};
 
 /// The read side, owned by the in-process consumer.
 pub struct EmbeddedSource {
-    pub(super) db: Database,
-    pub(super) events: Keyspace,
-    pub(super) meta: Keyspace,
+    pub(super) dir: PathBuf,
+    pub(super) shared: Arc<Shared>,
     pub(super) written: watch::Receiver<u64>,
     pub(super) cursor: u64,
+    pub(super) cursor_file: File,
+    /// Where the last read from the files stopped, to go on from there.
+    pub(super) reader: Option<SegmentReader>,
 }
 
 impl std::fmt::Debug for EmbeddedSource {
@@ -21,6 +29,21 @@ impl std::fmt::Debug for EmbeddedSource {
         f.debug_struct("EmbeddedSource")
             .field("cursor", &self.cursor)
             .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedSource {
+    /// Up to `max` records from the cursor, from memory when the tail reaches back that far.
+    fn take_from_tail(&self, max: usize) -> Option<Vec<Vec<u8>>> {
+        let mut tail = lock(&self.shared.tail);
+        // What is before the cursor was consumed (or read once and failed to apply, in which
+        // case it is read again from the files).
+        while tail.first < self.cursor && tail.pop().is_some() {}
+        if tail.first != self.cursor || tail.records.is_empty() {
+            return None;
+        }
+        let take = max.min(tail.records.len());
+        Some((0..take).filter_map(|_| tail.pop()).collect())
     }
 }
 
@@ -41,24 +64,24 @@ impl Source for EmbeddedSource {
         let enough = |written: &u64| written.saturating_sub(cursor) >= max as u64;
         // Whether more came or the time ran out, what is written by now is read.
         let _ = tokio::time::timeout(crate::BATCH_LINGER, self.written.wait_for(enough)).await;
-        let events = self.events.clone();
         let written = *self.written.borrow();
-        let (messages, next_position) = tokio::task::spawn_blocking(move || {
-            let mut messages = Vec::new();
-            let mut next = cursor;
-            for guard in events
-                .range(cursor.to_be_bytes()..written.to_be_bytes())
-                .take(max)
-            {
-                let (key, value) = guard.into_inner()?;
-                next = seq_of(&key) + 1;
-                messages.push(value.to_vec());
+        let messages = match self.take_from_tail(max) {
+            Some(messages) => messages,
+            None => {
+                let dir = self.dir.clone();
+                let segments: Vec<u64> = lock(&self.shared.segments).iter().copied().collect();
+                let reader = self.reader.take();
+                let (messages, reader) = tokio::task::spawn_blocking(move || {
+                    read_files(&dir, &segments, reader, cursor, max, written)
+                })
+                .await
+                .map_err(|e| SourceError::Unavailable(e.to_string()))?
+                .map_err(|e| SourceError::Unavailable(e.to_string()))?;
+                self.reader = reader;
+                messages
             }
-            Ok::<_, fjall::Error>((messages, next))
-        })
-        .await
-        .map_err(|e| SourceError::Unavailable(e.to_string()))?
-        .map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        };
+        let next_position = cursor + messages.len() as u64;
         Ok(Batch {
             messages,
             lag: written.saturating_sub(next_position),
@@ -67,34 +90,102 @@ impl Source for EmbeddedSource {
     }
 
     async fn dead_letter(&mut self, message: &[u8], reason: &str) -> Result<(), SourceError> {
-        let (meta, key) = (
-            self.meta.clone(),
-            format!("dead-letter/{}", uuid::Uuid::now_v7()),
-        );
+        let path = self.dir.join("dead-letters");
         let mut record = reason.as_bytes().to_vec();
         record.push(b'\n');
         record.extend_from_slice(message);
-        tokio::task::spawn_blocking(move || meta.insert(key, record))
-            .await
-            .map_err(|e| SourceError::Unavailable(e.to_string()))?
-            .map_err(|e| SourceError::Unavailable(e.to_string()))
-    }
-
-    async fn commit(&mut self, batch: &Batch) -> Result<(), SourceError> {
-        let (db, events, meta) = (self.db.clone(), self.events.clone(), self.meta.clone());
-        let (from, to) = (self.cursor, batch.next_position);
+        let mut framed = Vec::new();
+        // Dead letters are numbered by the position they had in the log.
+        log::frame(&mut framed, self.cursor, &record);
         tokio::task::spawn_blocking(move || {
-            let mut write = db.batch();
-            for seq in from..to {
-                write.remove(&events, seq.to_be_bytes());
-            }
-            write.insert(&meta, CURSOR_KEY, to.to_be_bytes());
-            write.commit()
+            let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+            file.write_all(&framed)?;
+            file.sync_data()
         })
         .await
         .map_err(|e| SourceError::Unavailable(e.to_string()))?
-        .map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        .map_err(|e| SourceError::Unavailable(e.to_string()))
+    }
+
+    async fn commit(&mut self, batch: &Batch) -> Result<(), SourceError> {
+        let to = batch.next_position;
+        write_cursor(&self.cursor_file, to).map_err(|e| SourceError::Unavailable(e.to_string()))?;
         self.cursor = to;
+        // Segments wholly before the cursor go; the one being written always stays.
+        let mut passed = Vec::new();
+        {
+            let mut segments = lock(&self.shared.segments);
+            while segments.len() > 1 && segments.get(1).is_some_and(|&next| next <= to) {
+                passed.extend(segments.pop_front());
+            }
+        }
+        if !passed.is_empty() {
+            let dir = self.dir.clone();
+            tokio::task::spawn_blocking(move || {
+                for first in passed {
+                    if let Err(error) = std::fs::remove_file(log::segment_path(&dir, first)) {
+                        tracing::warn!(%error, segment = first, "could not delete a consumed segment");
+                    }
+                }
+            })
+            .await
+            .map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        }
         Ok(())
     }
+
+    /// The cursor is written on every commit; syncing it here means a clean stop replays
+    /// nothing.
+    fn commit_now(&self) {
+        if let Err(error) = self.cursor_file.sync_data() {
+            tracing::warn!(%error, "could not sync the consumer cursor");
+        }
+    }
+}
+
+/// Up to `max` records from `cursor` (below `written`) out of the segment files, going on from
+/// `reader` when it stopped at `cursor`. Returns them with the reader, positioned after them.
+fn read_files(
+    dir: &Path,
+    segments: &[u64],
+    reader: Option<SegmentReader>,
+    cursor: u64,
+    max: usize,
+    written: u64,
+) -> io::Result<(Vec<Vec<u8>>, Option<SegmentReader>)> {
+    let Some(&first) = segments.iter().rev().find(|&&first| first <= cursor) else {
+        return Err(io::Error::other(format!(
+            "no segment holds record {cursor}"
+        )));
+    };
+    let mut reader = match reader {
+        Some(mut reader) if reader.first == first && reader.seq <= cursor => {
+            // The buffer may hold bytes read while the writer was mid-record; read afresh.
+            let (offset, seq) = (reader.offset, reader.seq);
+            reader.seek(offset, seq)?;
+            reader
+        }
+        _ => SegmentReader::open(dir, first)?,
+    };
+    if !reader.skip_to(cursor)? {
+        return Err(io::Error::other(format!(
+            "segment {first} ends before record {cursor}"
+        )));
+    }
+    let mut messages = Vec::new();
+    while messages.len() < max && reader.seq < written {
+        match reader.next_record()? {
+            Some(record) => messages.push(record),
+            None if segments.contains(&reader.seq) => {
+                reader = SegmentReader::open(dir, reader.seq)?;
+            }
+            None => {
+                return Err(io::Error::other(format!(
+                    "record {} is missing from segment {}",
+                    reader.seq, reader.first
+                )))
+            }
+        }
+    }
+    Ok((messages, Some(reader)))
 }

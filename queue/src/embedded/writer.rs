@@ -1,14 +1,16 @@
-//! The embedded log's write side: one thread appends every waiting request as one batch and
-//! syncs once (group commit), then acknowledges them all.
+//! The embedded log's write side: one thread appends every waiting request with one write and
+//! one sync (group commit), then acknowledges them all.
 
+use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use fjall::{Database, Keyspace, PersistMode};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::{lock, log, Limits, Shared};
 use crate::{Message, PublishError};
 
 /// A group smaller than this waits [`GATHER`] for more before it is written.
@@ -19,6 +21,8 @@ const GATHER: Duration = Duration::from_micros(500);
 
 /// Most requests written under one sync.
 const MAX_GROUP: usize = 4096;
+/// Capacity of the framing buffer kept between groups.
+const MAX_KEPT_BUFFER: usize = 1 << 20;
 
 type Ack = oneshot::Sender<Result<(), PublishError>>;
 
@@ -82,9 +86,11 @@ impl Drop for EmbeddedWriter {
 
 /// The thread that owns appends.
 pub(super) struct Appender {
-    pub(super) db: Database,
-    pub(super) events: Keyspace,
+    pub(super) dir: PathBuf,
+    pub(super) active: log::Active,
     pub(super) next: u64,
+    pub(super) limits: Limits,
+    pub(super) shared: Arc<Shared>,
     pub(super) written: watch::Sender<u64>,
     pub(super) healthy: Arc<AtomicBool>,
 }
@@ -93,6 +99,7 @@ impl Appender {
     /// Runs until every sender is gone, i.e. the gateway has stopped serving.
     pub(super) fn run(mut self, mut receiver: mpsc::Receiver<Append>) {
         let mut group = Vec::new();
+        let mut framed = Vec::new();
         while let Some(first) = receiver.blocking_recv() {
             group.push(first);
             drain(&mut receiver, &mut group);
@@ -102,7 +109,7 @@ impl Appender {
                 std::thread::sleep(GATHER);
                 drain(&mut receiver, &mut group);
             }
-            let result = self.write(&group);
+            let result = self.write(&mut group, &mut framed);
             if let Err(error) = &result {
                 tracing::error!(%error, "writing to the embedded queue failed");
                 self.healthy.store(false, Ordering::Relaxed);
@@ -118,20 +125,36 @@ impl Appender {
         }
     }
 
-    fn write(&mut self, group: &[Append]) -> Result<(), fjall::Error> {
-        let mut batch = self.db.batch();
+    /// Appends every message of `group` under one sync, then hands them to the reader's tail.
+    fn write(&mut self, group: &mut [Append], framed: &mut Vec<u8>) -> io::Result<()> {
+        if self.active.offset >= self.limits.segment_bytes {
+            self.active = log::Active::create(&self.dir, self.next)?;
+            lock(&self.shared.segments).push_back(self.next);
+        }
+        framed.clear();
         let mut next = self.next;
-        for append in group {
+        for append in group.iter() {
             for message in &append.messages {
-                batch.insert(&self.events, next.to_be_bytes(), message.payload.as_slice());
+                log::frame(framed, next, &message.payload);
                 next += 1;
             }
         }
-        batch.commit()?;
-        // The sequence numbers are taken once committed: a later group must not reuse them
-        // even if the sync below fails.
+        self.active.append(framed)?;
+        // A framing buffer grown by one huge group is not kept.
+        if framed.capacity() > 4 * MAX_KEPT_BUFFER {
+            *framed = Vec::with_capacity(MAX_KEPT_BUFFER);
+        }
         self.next = next;
-        self.db.persist(PersistMode::SyncData)?;
+        {
+            let mut tail = lock(&self.shared.tail);
+            for append in group.iter_mut() {
+                for message in append.messages.drain(..) {
+                    tail.bytes += message.payload.len();
+                    tail.records.push_back(message.payload);
+                }
+            }
+            while tail.bytes > self.limits.tail_bytes && tail.pop().is_some() {}
+        }
         self.written.send_replace(next);
         Ok(())
     }
