@@ -71,6 +71,8 @@ struct Row {
     ratio_to_ceiling: f64,
     unexpected: u64,
     failures: u64,
+    /// From the end of the load until the consumer had stored every accepted event.
+    drain_s: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -157,28 +159,31 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     };
     drop(ceiling);
 
-    eprintln!("==> gateway, embedded");
-    let data = tempfile::tempdir()?;
-    let port = free_port()?;
-    let mut command = Command::new(&gateway_bin);
-    command.args([
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--rate-limit-webhook",
-        "100000000",
-    ]);
-    command.arg("--data-dir").arg(data.path());
-    let gateway = Server::start(&mut command, port, true)?;
-    // Each benchmarked gateway is fresh: a stored key would never be reused.
-    let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
-    let report = load_closed(&args, port, targets).await?;
-    rows.push(row(
-        "gateway, embedded",
-        &report,
-        gateway.peak_rss_mib(),
-        ceiling_rate,
-    ));
-    drop(gateway);
+    for with_consumer in [true, false] {
+        let name = if with_consumer {
+            "gateway, embedded"
+        } else {
+            "gateway, embedded, ingest only"
+        };
+        eprintln!("==> {name}");
+        let data = tempfile::tempdir()?;
+        let port = free_port()?;
+        let mut command = gateway_command(&gateway_bin, port, data.path());
+        command.args(["--with-consumer", &with_consumer.to_string()]);
+        let gateway = Server::start(&mut command, port, true)?;
+        // Each benchmarked gateway is fresh: a stored key would never be reused.
+        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
+        let (warm, report, ()) = load(&args, port, targets, None, || ()).await?;
+        let mut row = row(name, &report, gateway.peak_rss_mib(), ceiling_rate);
+        if with_consumer {
+            // Sustained means the consumer kept up: its backlog is stored soon after the load.
+            let accepted = warm.events_accepted + report.events_accepted;
+            let metrics = format!("http://127.0.0.1:{port}/metrics");
+            row.drain_s = Some(crate::cpu::drained(&metrics, accepted).await?.as_secs_f64());
+        }
+        rows.push(row);
+        drop(gateway);
+    }
 
     let mut kafka = None;
     if let Some(brokers) = &args.kafka_brokers {
@@ -186,12 +191,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         let data = tempfile::tempdir()?;
         let port = free_port()?;
         let topic = format!("bench-{}", std::process::id());
-        let mut command = Command::new(&gateway_bin);
+        let mut command = gateway_command(&gateway_bin, port, data.path());
         command.args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--rate-limit-webhook",
-            "100000000",
             "--queue",
             "kafka",
             "--kafka-brokers",
@@ -199,7 +200,6 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
             "--kafka-topic",
             &topic,
         ]);
-        command.arg("--data-dir").arg(data.path());
         let gateway = Server::start(&mut command, port, true)?;
         let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
         let report = load_closed(&args, port, targets).await?;
@@ -235,6 +235,20 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         .with_context(|| format!("writing {}", args.report.display()))?;
     println!("results: {}", args.report.display());
     Ok(true)
+}
+
+/// A benchmarked gateway on `port` with its data in `data_dir`, its webhook rate limit out of
+/// the way.
+fn gateway_command(gateway_bin: &Path, port: u16, data_dir: &Path) -> Command {
+    let mut command = Command::new(gateway_bin);
+    command.args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--rate-limit-webhook",
+        "100000000",
+    ]);
+    command.arg("--data-dir").arg(data_dir);
+    command
 }
 
 pub(crate) fn url(port: u16) -> url::Url {
@@ -311,6 +325,7 @@ fn row(name: &str, report: &Report, rss: Option<f64>, ceiling: f64) -> Row {
         ratio_to_ceiling: report.events_accepted_per_s / ceiling.max(f64::EPSILON),
         unexpected: report.unexpected,
         failures: report.failures.values().sum(),
+        drain_s: None,
     }
 }
 
@@ -319,11 +334,11 @@ fn print_table(results: &Results) {
         "\n{} connections, {:.0} s each, ~{} B events, closed loop, HTTP/1.1",
         results.connections, results.duration_s, results.payload_bytes
     );
-    println!("| target | events/s | p50 ms | p99 ms | peak RSS MiB | ratio to ceiling |");
-    println!("|---|---|---|---|---|---|");
+    println!("| target | events/s | p50 ms | p99 ms | peak RSS MiB | ratio to ceiling | drain s |");
+    println!("|---|---|---|---|---|---|---|");
     for r in &results.rows {
         println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.2} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {} |",
             r.target,
             r.events_per_s,
             r.p50_ms,
@@ -331,7 +346,10 @@ fn print_table(results: &Results) {
             r.peak_rss_mib
                 .map(|m| format!("{m:.0}"))
                 .unwrap_or_else(|| "?".into()),
-            r.ratio_to_ceiling
+            r.ratio_to_ceiling,
+            r.drain_s
+                .map(|d| format!("{d:.2}"))
+                .unwrap_or_else(|| "–".into())
         );
     }
     if let Some(k) = &results.kafka {

@@ -260,7 +260,7 @@ async fn measure(
 
 /// Waits until the consumer behind `metrics` has stored `accepted` events (recorded, or found
 /// already recorded); how long that took.
-async fn drained(metrics: &str, accepted: u64) -> anyhow::Result<Duration> {
+pub(crate) async fn drained(metrics: &str, accepted: u64) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let client = reqwest::Client::new();
     loop {

@@ -9,7 +9,8 @@
 //! The in-process consumer takes what was just written from memory (a tail bounded in bytes)
 //! and reads the segment files only when it has fallen further behind or after a restart. Its
 //! cursor is a small file written, unsynced, after each batch: losing it replays events whose
-//! effects are idempotent. A segment is deleted once the cursor has passed it.
+//! effects are idempotent. A segment is retired once the cursor has passed it: kept as the
+//! spare the writer overwrites next (see [`log::spare_path`]), or deleted.
 //!
 //! This replaced an LSM keyspace (fjall) holding one key per event: an insert, a read and a
 //! delete per event, memtables of tens of MiB, and background flushes of data about to be
@@ -35,7 +36,7 @@ use crate::PublishError;
 pub use source::EmbeddedSource;
 pub use writer::EmbeddedWriter;
 
-/// Bytes per segment before the writer starts the next; consumed segments are deleted whole.
+/// Bytes per segment before the writer starts the next; consumed segments are retired whole.
 const SEGMENT_BYTES: u64 = 64 << 20;
 /// Bytes of recent records kept in memory for the consumer, beyond which it reads the files:
 /// at 50,000 events/s of ~1.3 KiB, over 100 ms, five times the batch linger.
@@ -337,13 +338,31 @@ mod tests {
         let read = read_all(&mut source, 7).await;
         let expected: Vec<String> = (0..40).map(|n| format!("payload {n}")).collect();
         assert_eq!(read, expected);
-        // Only the segment being written is left.
+        // Only the segment being written is left, and one consumed segment kept as the spare.
         assert_eq!(log::segments(dir.path()).expect("list").len(), 1);
-        queue.publish(vec![message(40)]).await.expect("publish");
-        assert_eq!(
-            read_all(&mut source, 7).await,
-            vec!["payload 40".to_owned()]
-        );
+        assert!(log::spare_path(dir.path()).exists());
+        // The next segments are written over retired ones, whose old records are never read.
+        for n in 40..80 {
+            queue.publish(vec![message(n)]).await.expect("publish");
+        }
+        let expected: Vec<String> = (40..80).map(|n| format!("payload {n}")).collect();
+        assert_eq!(read_all(&mut source, 7).await, expected);
+        // Publish until the writer takes the spare for a new segment, then stop there: the
+        // segment being written holds one new record, then the spare's old ones.
+        let mut n = 80;
+        while log::spare_path(dir.path()).exists() {
+            assert!(n < 120, "the writer never took the spare");
+            queue.publish(vec![message(n)]).await.expect("publish");
+            n += 1;
+        }
+        drop(source);
+        drop(queue);
+        // Recovery stops at the last new record, whatever follows it in the file.
+        let (queue, mut source) = open_with(dir.path(), None, 64, SMALL).expect("reopen");
+        assert_eq!(source.lag(), (n - 80) as u64);
+        queue.publish(vec![message(n)]).await.expect("publish");
+        let expected: Vec<String> = (80..=n).map(|n| format!("payload {n}")).collect();
+        assert_eq!(read_all(&mut source, 7).await, expected);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

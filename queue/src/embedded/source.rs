@@ -1,6 +1,6 @@
 //! The embedded log's read side, owned by the in-process consumer: takes what was just
 //! written from memory, reads the segment files only when it is further behind, and on commit
-//! saves its cursor and deletes the segments it has passed.
+//! saves its cursor and retires the segments it has passed (one is kept for reuse).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -123,8 +123,8 @@ impl Source for EmbeddedSource {
             let dir = self.dir.clone();
             tokio::task::spawn_blocking(move || {
                 for first in passed {
-                    if let Err(error) = std::fs::remove_file(log::segment_path(&dir, first)) {
-                        tracing::warn!(%error, segment = first, "could not delete a consumed segment");
+                    if let Err(error) = log::retire(&dir, first) {
+                        tracing::warn!(%error, segment = first, "could not retire a consumed segment");
                     }
                 }
             })
