@@ -112,6 +112,10 @@ pub struct Config {
     /// Events per second per client IP on the SDK path.
     #[arg(long, env = "SLUICE_RATE_LIMIT_SDK", default_value = "50")]
     pub rate_limit_sdk: NonZeroU32,
+    /// Proxies (CIDR blocks or addresses, comma-separated) whose X-Forwarded-For names the
+    /// client, for SDK rate limits; from any other peer the header is ignored.
+    #[arg(long, env = "SLUICE_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: crate::TrustedProxies,
     /// Largest event body accepted, in bytes.
     #[arg(long, env = "SLUICE_MAX_EVENT_BYTES", default_value = "524288")]
     pub max_event_bytes: NonZeroU32,

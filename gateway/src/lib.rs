@@ -4,6 +4,7 @@
 //! configuration, installs telemetry, binds and calls it, and tests call it on port 0.
 
 mod auth;
+mod client_addr;
 pub mod config;
 mod contacts;
 mod error;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use client_addr::TrustedProxies;
 pub use config::{Cli, Config, QueueKind, StorageConfig};
 pub use registry::stores::CreatedStore;
 

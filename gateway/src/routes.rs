@@ -204,7 +204,8 @@ async fn dispatch(
             ingest::webhook(state, store, alias, parts, incoming).await
         }
         (Route::SdkEvent { store, alias }, &Method::POST) => {
-            Ok(ingest::sdk(state, store, alias, peer, parts, incoming).await)
+            let client = state.config.trusted_proxies.client(peer, headers);
+            Ok(ingest::sdk(state, store, alias, client, parts, incoming).await)
         }
         (Route::SdkEvent { .. }, &Method::OPTIONS) => Ok(ingest::sdk_preflight()),
         (Route::ApiEvent(alias), &Method::POST) => {

@@ -413,3 +413,71 @@ async fn a_browser_can_read_when_to_retry_a_limited_sdk_event() {
         assert!(exposed.contains(header), "{exposed}");
     }
 }
+
+/// Statuses of SDK events sent with these `X-Forwarded-For` values, in order, from loopback.
+async fn sdk_statuses_forwarded_for(gw: &TestGateway, forwarded: &[&str]) -> Vec<StatusCode> {
+    let client = reqwest::Client::new();
+    let url = format!(
+        "{}/v1/{}/sdk/custom-events/alias/page-viewed",
+        gw.base, gw.store_id
+    );
+    let mut statuses = Vec::new();
+    for (n, address) in forwarded.iter().enumerate() {
+        let reply = client
+            .post(&url)
+            .header("x-forwarded-for", *address)
+            .json(&json!({"_trackerId": format!("t-{n}"), "url": "/"}))
+            .send()
+            .await
+            .expect("sent");
+        statuses.push(reply.status());
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_sdk_limit() {
+    let limit_of_one = |config: &mut gateway::Config| {
+        config.rate_limit_sdk = NonZeroU32::new(1).expect("non-zero");
+    };
+    // The test connects from 127.0.0.1: named as a proxy, its X-Forwarded-For is believed.
+    let proxied = TestGateway::start_with(Backend::Sqlite, |config| {
+        limit_of_one(config);
+        config.trusted_proxies = "127.0.0.0/8".parse().expect("cidr");
+    })
+    .await;
+    proxied.event_type(sdk_type()).await;
+    let statuses = sdk_statuses_forwarded_for(
+        &proxied,
+        &[
+            "203.0.113.1",
+            "203.0.113.2",
+            "spoofed, 203.0.113.3",
+            "203.0.113.1",
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::TOO_MANY_REQUESTS
+        ],
+        "three clients get a bucket each; the first one's second event is over its limit"
+    );
+
+    // Not named as a proxy: the header is the sender's own claim and changes nothing.
+    let direct = TestGateway::start_with(Backend::Sqlite, limit_of_one).await;
+    direct.event_type(sdk_type()).await;
+    let statuses =
+        sdk_statuses_forwarded_for(&direct, &["203.0.113.1", "203.0.113.2", "203.0.113.3"]).await;
+    assert_eq!(statuses[0], StatusCode::CREATED);
+    assert!(
+        statuses[1..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "a forged X-Forwarded-For must not buy another bucket: {statuses:?}"
+    );
+}
