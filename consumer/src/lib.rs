@@ -49,6 +49,12 @@ pub enum StartError {
     Webhooks(String),
 }
 
+/// Gives every consumer metric its HELP text and unit; call once the recorder is installed
+/// (the gateway does, for its in-process consumer).
+pub fn describe_metrics() {
+    metrics::describe();
+}
+
 /// Consumes the events topic into the store until `shutdown` resolves: joins the group, runs
 /// workflows and delivers webhooks, serves `/metrics`, `/healthz` and `/readyz` on
 /// `ops_listener`; then finishes the batch in hand, commits its offsets and returns.

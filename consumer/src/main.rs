@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
+    consumer::describe_metrics();
     // Bound before anything else starts, so a taken port stops the process at once with the
     // address in the message.
     let ops_listener = TcpListener::bind(config.metrics_listen)

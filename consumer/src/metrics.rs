@@ -5,6 +5,56 @@ use time::OffsetDateTime;
 
 use crate::effects::Applied;
 
+/// HELP text and units of the consumer's metrics, shown on `/metrics` beside each one.
+pub(crate) fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "sluice_consumer_events_total",
+        Unit::Count,
+        "Events read from the queue, by outcome: recorded, duplicate (already recorded) or malformed."
+    );
+    describe_counter!(
+        "sluice_contacts_upserted_total",
+        Unit::Count,
+        "Contacts touched by stored events, by op: created or updated."
+    );
+    describe_gauge!(
+        "sluice_consumer_lag_events",
+        Unit::Count,
+        "Events in the queue not yet stored, as last measured."
+    );
+    describe_histogram!(
+        "sluice_event_end_to_end_seconds",
+        Unit::Seconds,
+        "Time from an event's acceptance at a gateway to its effects being stored."
+    );
+    describe_counter!(
+        "sluice_webhook_deliveries_total",
+        Unit::Count,
+        "Outbound webhook delivery attempts, by outcome: delivered, retrying or failed."
+    );
+    describe_histogram!(
+        "sluice_webhook_delivery_duration_seconds",
+        Unit::Seconds,
+        "Time one delivery attempt took, answered or not."
+    );
+    describe_counter!(
+        "sluice_workflow_runs_total",
+        Unit::Count,
+        "Workflow runs, by outcome: completed or failed."
+    );
+    describe_gauge!(
+        "sluice_consumer_failing_batch_seconds",
+        Unit::Seconds,
+        "How long the batch in hand has been failing to store; 0 while batches are stored."
+    );
+    describe_counter!(
+        "sluice_consumer_dead_lettered_total",
+        Unit::Count,
+        "Events set aside because the store refuses them or their message is unreadable, by reason."
+    );
+}
+
 /// One applied batch.
 pub(crate) fn report_applied(applied: &Applied) {
     metrics::counter!("sluice_consumer_events_total", "outcome" => "recorded")

@@ -27,10 +27,60 @@ pub fn install_recorder() -> Result<(), String> {
                 .map_err(|e| e.to_string())?
                 .install_recorder()
                 .map_err(|e| e.to_string())
+                .inspect(|_| {
+                    describe();
+                    // The in-process consumer reports through the same recorder.
+                    consumer::describe_metrics();
+                })
         })
         .as_ref()
         .map(|_| ())
         .map_err(Clone::clone)
+}
+
+/// HELP text and units of the gateway's metrics, shown on `/metrics` beside each one.
+fn describe() {
+    use metrics::{describe_counter, describe_histogram, Unit};
+    describe_counter!(
+        "sluice_http_requests_total",
+        Unit::Count,
+        "HTTP requests answered, by route and status code."
+    );
+    describe_histogram!(
+        "sluice_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from a request's head to its answer, by route."
+    );
+    describe_counter!(
+        "sluice_events_accepted_total",
+        Unit::Count,
+        "Events answered 201 (durable in the queue), by receive type."
+    );
+    describe_counter!(
+        "sluice_events_rejected_total",
+        Unit::Count,
+        "Events refused, by reason."
+    );
+    describe_counter!(
+        "sluice_rate_limited_total",
+        Unit::Count,
+        "Requests answered 429 by a rate limit, by receive type."
+    );
+    describe_histogram!(
+        "sluice_queue_publish_duration_seconds",
+        Unit::Seconds,
+        "Time to make a publish durable in the queue (embedded log sync or Kafka acks)."
+    );
+    describe_counter!(
+        "sluice_http_connection_timeouts_total",
+        Unit::Count,
+        "Client connections closed for sending a request or taking an answer too slowly."
+    );
+    describe_counter!(
+        "sluice_http_connections_shed_total",
+        Unit::Count,
+        "Quiet client connections closed to make room at the connection limit."
+    );
 }
 
 /// The Prometheus text exposition, empty when no recorder is installed.

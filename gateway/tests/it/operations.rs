@@ -103,3 +103,50 @@ fn first_start_on_an_empty_data_dir_prints_an_admin_key_once() {
         "a second start prints no key: {second}"
     );
 }
+
+/// Every metric family on `/metrics` carries HELP text, so a dashboard or an operator reading
+/// the exposition knows what each one counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_says_what_it_measures() {
+    use crate::harness::{Backend, TestGateway};
+    use crate::ingest::{webhook_path, webhook_type};
+
+    let gw = TestGateway::start(Backend::Sqlite).await;
+    gw.event_type(webhook_type()).await;
+    let event =
+        serde_json::json!({"customer": {"email": "help@example.com"}, "order": {"total": 1}});
+    let reply = gw
+        .call(Method::POST, &webhook_path(&gw), None, Some(&event))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    // Stored, so the consumer's metrics have been reported too.
+    gw.activities_eventually("help@example.com", 1).await;
+    let metrics = gw.call(Method::GET, "/metrics", None, None).await;
+    let text = metrics.body.as_str().expect("text");
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    for expected in [
+        "sluice_http_requests_total",
+        "sluice_events_accepted_total",
+        "sluice_queue_publish_duration_seconds",
+        "sluice_consumer_events_total",
+        "sluice_event_end_to_end_seconds",
+    ] {
+        assert!(
+            families.contains(&expected),
+            "{expected} missing from\n{text}"
+        );
+    }
+    for family in families {
+        let help = text
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("# HELP {family} ")));
+        assert!(
+            help.is_some_and(|help| !help.trim().is_empty()),
+            "{family} has no HELP text"
+        );
+    }
+}
