@@ -21,7 +21,7 @@ mod workflows;
 use std::future::Future;
 use std::sync::Arc;
 
-use metrics_exporter_prometheus::PrometheusHandle;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use queue::Source;
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
@@ -47,6 +47,19 @@ pub enum StartError {
     Group(#[source] rdkafka::error::KafkaError),
     #[error("starting the webhook client: {0}")]
     Webhooks(String),
+}
+
+/// Latency buckets in seconds, for every `_seconds` histogram of either binary: sub-millisecond
+/// up to the 15 s webhook timeout (and end-to-end times of a consumer catching up).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
+];
+
+/// The Prometheus recorder's settings both binaries use: `_seconds` metrics as histograms with
+/// [`LATENCY_BUCKETS`], so dashboards can take quantiles across instances.
+pub fn prometheus_builder() -> Result<PrometheusBuilder, metrics_exporter_prometheus::BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
 }
 
 /// Gives every consumer metric its HELP text and unit; call once the recorder is installed

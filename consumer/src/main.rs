@@ -4,7 +4,6 @@
 use anyhow::Context;
 use clap::Parser;
 use consumer::config::Config;
-use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 
 #[global_allocator]
@@ -14,7 +13,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     consumer::process::install_logs(config.log_json);
-    let metrics = PrometheusBuilder::new()
+    let metrics = consumer::prometheus_builder()
+        .context("setting up the metrics recorder")?
         .install_recorder()
         .context("installing the metrics recorder")?;
     consumer::describe_metrics();

@@ -8,22 +8,16 @@ use http::StatusCode;
 use schemas::ReceiveType;
 
 use crate::error::ApiError;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
-
-/// Latency buckets in seconds: sub-millisecond up to the 15 s webhook timeout.
-const BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0,
-];
 
 /// Installs the process-wide Prometheus recorder (once; later calls reuse it). Called by
 /// `main`, and by tests that read `/metrics`.
 pub fn install_recorder() -> Result<(), String> {
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), BUCKETS)
+            consumer::prometheus_builder()
                 .map_err(|e| e.to_string())?
                 .install_recorder()
                 .map_err(|e| e.to_string())

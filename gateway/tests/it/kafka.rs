@@ -620,6 +620,18 @@ async fn a_consumer_stuck_on_an_unreachable_store_says_so_and_recovers() {
     gw.activities_within("stuck@example.com", 21, Duration::from_secs(60))
         .await;
     ops_until(port, "/readyz", StatusCode::OK, Duration::from_secs(30)).await;
+
+    // The consumer binary's exposition says what each metric is, and its latencies are
+    // histograms (buckets a dashboard can aggregate across consumers), not summaries.
+    let (_, metrics) = ops(port, "/metrics").await;
+    for line in [
+        "# HELP sluice_consumer_lag_events ",
+        "# HELP sluice_event_end_to_end_seconds ",
+        "# TYPE sluice_event_end_to_end_seconds histogram",
+        "sluice_event_end_to_end_seconds_bucket{le=\"0.5\"}",
+    ] {
+        assert!(metrics.contains(line), "{line:?} missing from\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
