@@ -1,0 +1,21 @@
+# Sourced by scripts/test: installs Prometheus's `promtool` from Debian's packages if it is
+# missing, and checks deploy/prometheus: the scrape config and its rule files load, and every
+# alert fires in its unit tests (deploy/prometheus/alerts_test.yml).
+
+ensure_promtool() {
+    if command -v promtool >/dev/null; then
+        return
+    fi
+    echo "installing promtool (Debian package prometheus)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq prometheus >/dev/null
+}
+
+check_prometheus_config() {
+    (
+        cd deploy/prometheus
+        promtool check config prometheus.yml
+        promtool test rules alerts_test.yml
+    )
+}
