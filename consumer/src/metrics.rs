@@ -33,6 +33,11 @@ pub(crate) fn describe() {
         Unit::Count,
         "Outbound webhook delivery attempts, by outcome: delivered, retrying or failed."
     );
+    describe_counter!(
+        "sluice_webhook_endpoints_disabled_total",
+        Unit::Count,
+        "Webhook subscriptions disabled for failing longer than --webhook-disable-after."
+    );
     describe_histogram!(
         "sluice_webhook_delivery_duration_seconds",
         Unit::Seconds,
@@ -88,6 +93,11 @@ pub(crate) fn report_end_to_end(received_at: &str) {
 /// One delivery attempt's outcome: delivered, retrying or failed (dead-lettered).
 pub(crate) fn report_delivery(outcome: &'static str) {
     metrics::counter!("sluice_webhook_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+/// Webhook subscriptions disabled for failing longer than `--webhook-disable-after`.
+pub(crate) fn report_endpoints_disabled(count: u64) {
+    metrics::counter!("sluice_webhook_endpoints_disabled_total").increment(count);
 }
 
 /// How long one delivery attempt took, answer or not.

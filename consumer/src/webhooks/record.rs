@@ -74,6 +74,7 @@ async fn record(
     let now = clock::now();
     let mut tx = db.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut disabled = 0u64;
     for Attempted {
         delivery,
         outcome,
@@ -113,8 +114,10 @@ async fn record(
         if let Some(webhook) = &delivery.webhook_id {
             if delivered {
                 super::health::succeeded(&mut *tx, webhook).await?;
-            } else if *verdict == Verdict::EndpointFailed {
-                super::health::failed(&mut tx, webhook, config.disable_after).await?;
+            } else if *verdict == Verdict::EndpointFailed
+                && super::health::failed(&mut tx, webhook, config.disable_after).await?
+            {
+                disabled += 1;
             }
         }
         outcomes.push(label);
@@ -123,5 +126,7 @@ async fn record(
     for label in outcomes {
         metrics::report_delivery(label);
     }
+    // Counted once committed: a rolled-back disable did not happen.
+    metrics::report_endpoints_disabled(disabled);
     Ok(())
 }

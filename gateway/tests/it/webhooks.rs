@@ -462,6 +462,14 @@ async fn an_endpoint_failing_too_long_is_disabled_and_others_are_told() {
     assert_eq!(told[0].json()["data"]["webhookId"], id);
     let read = gw.get(&format!("/v1/webhooks/{id}"), &gw.admin_key).await;
     assert_eq!(read.body["status"], "disabled");
+    // Operators see it on /metrics (the SluiceWebhookEndpointDisabled alert reads this).
+    let metrics = gw.call(Method::GET, "/metrics", None, None).await;
+    let text = metrics.body.as_str().expect("text");
+    let disabled = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_webhook_endpoints_disabled_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(disabled.is_some_and(|n| n >= 1.0), "{text}");
     // Its remaining delivery is dead-lettered rather than sent to a disabled endpoint.
     deliveries_until(&gw, id, |d| d.len() == 1 && d[0]["status"] == "failed").await;
     // Re-activating it enables it again.
