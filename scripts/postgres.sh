@@ -6,14 +6,19 @@ postgres_bin() {
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
 }
 
+# Installs a Debian package, saying so (what scripts/test needs from Debian goes through here).
+apt_install() {
+    echo "installing $2 (Debian package $1)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "$1" >/dev/null
+}
+
 ensure_postgres() {
     if [[ -n "$(postgres_bin)" && -x "$(postgres_bin)/initdb" ]]; then
         return
     fi
-    echo "installing PostgreSQL (Debian package postgresql)" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq postgresql >/dev/null
+    apt_install postgresql PostgreSQL
 }
 
 free_port() {

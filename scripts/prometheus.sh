@@ -2,14 +2,12 @@
 # missing, and checks deploy/prometheus: the scrape config and its rule files load, and every
 # alert fires in its unit tests (deploy/prometheus/alerts_test.yml).
 
+# apt_install comes from scripts/postgres.sh, sourced first.
 ensure_promtool() {
     if command -v promtool >/dev/null; then
         return
     fi
-    echo "installing promtool (Debian package prometheus)" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq prometheus >/dev/null
+    apt_install prometheus promtool
 }
 
 check_prometheus_config() {
