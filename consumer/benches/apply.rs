@@ -33,14 +33,14 @@ async fn main() {
     // The first store made in a process pays for more than its events (allocator arenas,
     // the file system's first extents); measured once and set aside.
     measure(base).await;
-    let reference = run("reference", base).await;
+    let reference = Some(run("reference", base, None).await);
     for batch in [20, 500] {
-        run_against("batch", Case { batch, ..base }, reference).await;
+        run("batch", Case { batch, ..base }, reference).await;
     }
     for contacts in [1, 100] {
-        run_against("contacts", Case { contacts, ..base }, reference).await;
+        run("contacts", Case { contacts, ..base }, reference).await;
     }
-    run_against(
+    run(
         "event types",
         Case {
             types: 1000,
@@ -50,7 +50,7 @@ async fn main() {
     )
     .await;
     for hooks in [10, 100] {
-        run_against("webhooks+workflows", Case { hooks, ..base }, reference).await;
+        run("webhooks+workflows", Case { hooks, ..base }, reference).await;
     }
 }
 
@@ -65,22 +65,16 @@ struct Case {
     hooks: usize,
 }
 
-async fn run_against(name: &str, case: Case, reference: f64) {
+/// Measures `case` and prints its row, its ratio to `reference` (itself when `None`); returns
+/// its µs per event.
+async fn run(name: &str, case: Case, reference: Option<f64>) -> f64 {
     let us = measure(case).await;
-    print_row(name, case, us, us / reference);
-}
-
-async fn run(name: &str, case: Case) -> f64 {
-    let us = measure(case).await;
-    print_row(name, case, us, 1.0);
-    us
-}
-
-fn print_row(name: &str, case: Case, us: f64, ratio: f64) {
+    let ratio = us / reference.unwrap_or(us);
     println!(
         "| {name} | {} | {} | {} | {} | {us:.1} | {ratio:.2} |",
         case.batch, case.contacts, case.types, case.hooks
     );
+    us
 }
 
 /// CPU µs per event over `MEASURED` events, after `WARM_UP`, in a fresh store.

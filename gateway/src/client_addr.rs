@@ -50,7 +50,7 @@ impl TrustedProxies {
     /// The address of the client that sent a request received from `peer`.
     pub(crate) fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer);
-        if self.0.is_empty() || !self.trusts(peer) {
+        if !self.trusts(peer) {
             return peer;
         }
         // Every X-Forwarded-For line, in order, as one list read from its right end.
@@ -84,7 +84,7 @@ impl TrustedProxies {
 
 /// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`, as a dual-stack listener reports it) is
 /// the IPv4 address, for matching and for rate-limit keys.
-fn canonical(address: IpAddr) -> IpAddr {
+pub(crate) fn canonical(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,

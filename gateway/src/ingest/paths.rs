@@ -96,15 +96,12 @@ pub(crate) async fn sdk(
 /// block one subscriber is given; keyed by whole IPv6 addresses, one client could take
 /// 2^64 keys and the limit with them.
 fn client_key(peer: IpAddr) -> String {
-    match peer {
+    match crate::client_addr::canonical(peer) {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
 }
 

@@ -103,11 +103,10 @@ impl SegmentReader {
         })
     }
 
-    /// Moves to byte `offset`, where record `seq` starts (a position this reader gave before).
-    pub(super) fn seek(&mut self, offset: u64, seq: u64) -> io::Result<()> {
-        self.file.seek(SeekFrom::Start(offset))?;
-        self.offset = offset;
-        self.seq = seq;
+    /// Drops what is buffered past the next record, so it is read again from the file: the
+    /// buffer may hold bytes read while the writer was mid-record.
+    pub(super) fn reread(&mut self) -> io::Result<()> {
+        self.file.seek(SeekFrom::Start(self.offset))?;
         Ok(())
     }
 

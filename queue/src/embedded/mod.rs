@@ -112,7 +112,7 @@ pub(crate) fn open_with(
     fs::create_dir_all(dir).map_err(unavailable)?;
     let mut firsts = log::segments(dir).map_err(unavailable)?;
     let saved = read_cursor(dir).map_err(unavailable)?;
-    let (active, next) = match firsts.last() {
+    let (mut active, mut next) = match firsts.last() {
         Some(&last) => log::Active::recover(dir, last).map_err(unavailable)?,
         None => {
             // Everything before the cursor was consumed and deleted: sequence numbers go on
@@ -122,7 +122,6 @@ pub(crate) fn open_with(
             (log::Active::create(dir, start).map_err(unavailable)?, start)
         }
     };
-    let (mut active, mut next) = (active, next);
     if let Some(legacy_dir) = legacy_dir {
         let mut framed = Vec::new();
         legacy::import(legacy_dir, |chunk| {

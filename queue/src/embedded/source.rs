@@ -95,7 +95,8 @@ impl Source for EmbeddedSource {
         record.push(b'\n');
         record.extend_from_slice(message);
         let mut framed = Vec::new();
-        // Dead letters are numbered by the position they had in the log.
+        // The frame wants a sequence number; the cursor (where the letter's batch began) is
+        // the nearest the Source interface tells.
         log::frame(&mut framed, self.cursor, &record);
         tokio::task::spawn_blocking(move || {
             let mut file = OpenOptions::new().create(true).append(true).open(path)?;
@@ -160,9 +161,7 @@ fn read_files(
     };
     let mut reader = match reader {
         Some(mut reader) if reader.first == first && reader.seq <= cursor => {
-            // The buffer may hold bytes read while the writer was mid-record; read afresh.
-            let (offset, seq) = (reader.offset, reader.seq);
-            reader.seek(offset, seq)?;
+            reader.reread()?;
             reader
         }
         _ => SegmentReader::open(dir, first)?,
