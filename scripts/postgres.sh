@@ -1,6 +1,7 @@
 # Sourced by scripts/test: installs PostgreSQL from Debian's packages if it is missing, and
-# starts a throw-away server on a free loopback port. Exports SLUICE_TEST_POSTGRES_URL and stops
-# the server when the calling shell exits.
+# starts a throw-away server on a free loopback port, serving TLS with a certificate signed by a
+# throw-away certificate authority. Exports SLUICE_TEST_POSTGRES_URL and
+# SLUICE_TEST_POSTGRES_CA (that authority's certificate, for sslmode=verify-full).
 
 postgres_bin() {
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
@@ -12,6 +13,15 @@ apt_install() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "$1" >/dev/null
+}
+
+# What the build links and the test servers' certificates need: OpenSSL for librdkafka's TLS
+# and SASL (SCRAM), pkg-config to find it, and the openssl command.
+ensure_build_packages() {
+    local package
+    for package in libssl-dev pkg-config openssl; do
+        dpkg -s "$package" >/dev/null 2>&1 || apt_install "$package" "$package"
+    done
 }
 
 ensure_postgres() {
@@ -37,14 +47,35 @@ start_postgres() {
     fi
     "${run_as[@]}" "$bin/initdb" -D "$PG_DIR/data" -U postgres -A trust --no-sync >"$PG_DIR/initdb.log" 2>&1 \
         || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+    postgres_certificates "$PG_DIR/tls" || return 1
+    [[ ${#run_as[@]} -eq 0 ]] || chown -R postgres: "$PG_DIR/tls"
     "${run_as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=300" start >/dev/null \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=300 \
+            -c ssl=on -c ssl_cert_file=$PG_DIR/tls/server.pem -c ssl_key_file=$PG_DIR/tls/server.key" start >/dev/null \
         || { cat "$PG_DIR/server.log" >&2; return 1; }
     PG_STOP=("${run_as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -m immediate stop)
     export SLUICE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
     # For tests that run a server of their own (to restart it under a consumer).
     export SLUICE_TEST_POSTGRES_BIN="$bin"
-    echo "PostgreSQL listening on 127.0.0.1:$port" >&2
+    export SLUICE_TEST_POSTGRES_CA="$PG_DIR/tls/ca.pem"
+    echo "PostgreSQL listening on 127.0.0.1:$port (TLS offered)" >&2
+}
+
+# A certificate authority and a server certificate it signs for 127.0.0.1, made afresh per run:
+# tests connect with sslmode=require and with verify-full against this authority.
+postgres_certificates() {
+    local dir=$1
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=sluice-test-ca \
+            -keyout ca.key -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile server.ext -out server.pem
+        chmod 600 server.key
+    ) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; return 1; }
 }
 
 stop_postgres() {

@@ -17,9 +17,9 @@ pub struct Config {
     /// `postgres://…` (or `sqlite:PATH` for a single consumer).
     #[arg(long, env = "SLUICE_DATABASE_URL")]
     pub database_url: String,
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "SLUICE_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
+    /// How the Kafka brokers are reached.
+    #[command(flatten)]
+    pub kafka: queue::kafka::ConnectionArgs,
     /// Topic the gateways publish to.
     #[arg(long, env = "SLUICE_KAFKA_TOPIC", default_value = "sluice.events")]
     pub kafka_topic: String,

@@ -37,6 +37,8 @@ use queue::kafka::{self, KafkaSource, KafkaSourceConfig};
 pub enum StartError {
     #[error("connecting to the store: {0}")]
     Store(#[from] store::DbError),
+    #[error(transparent)]
+    KafkaSettings(#[from] kafka::ConnectionError),
     #[error("creating the topics on the Kafka brokers at {brokers} (--kafka-brokers): {source}")]
     Topics {
         brokers: String,
@@ -77,24 +79,24 @@ pub async fn run(
     ops_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let connection = config.kafka.connection()?;
     let db = store::connect(&config.database_url).await?;
-    tracing::info!(brokers = %config.kafka_brokers, topic = %config.kafka_topic, "checking the topics");
-    kafka::ensure_topics(
-        &config.kafka_brokers,
-        &config.kafka_topic,
-        (&config.topics).into(),
-    )
-    .await
-    .map_err(|source| StartError::Topics {
-        brokers: config.kafka_brokers.clone(),
-        source,
-    })?;
+    tracing::info!(?connection, topic = %config.kafka_topic, "checking the topics");
+    // Joined first: its dead-letter producer logs why the brokers cannot be reached (refused,
+    // TLS handshake, SASL credentials) while the topic check waits, and a subscription to a
+    // topic created a moment later is picked up at the next metadata refresh.
     let source = KafkaSource::new(&KafkaSourceConfig {
-        brokers: config.kafka_brokers.clone(),
+        connection: connection.clone(),
         topic: config.kafka_topic.clone(),
         group: config.group.clone(),
     })
     .map_err(StartError::Group)?;
+    kafka::ensure_topics(&connection, &config.kafka_topic, (&config.topics).into())
+        .await
+        .map_err(|source| StartError::Topics {
+            brokers: connection.brokers().to_owned(),
+            source,
+        })?;
     let health = Arc::new(Health::new(config.consume.stuck_after));
     let stop = CancellationToken::new();
     let stopping = stop.clone();

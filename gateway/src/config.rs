@@ -80,9 +80,9 @@ pub struct Config {
     /// Queue between gateway and consumer.
     #[arg(long, env = "SLUICE_QUEUE", value_enum, default_value_t = QueueKind::Embedded)]
     pub queue: QueueKind,
-    /// Kafka bootstrap servers, for `--queue kafka`.
-    #[arg(long, env = "SLUICE_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
+    /// How the Kafka brokers are reached, for `--queue kafka`.
+    #[command(flatten)]
+    pub kafka: queue::kafka::ConnectionArgs,
     /// Kafka topic for accepted events.
     #[arg(long, env = "SLUICE_KAFKA_TOPIC", default_value = "sluice.events")]
     pub kafka_topic: String,

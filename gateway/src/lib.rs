@@ -41,6 +41,8 @@ pub enum StartError {
     FirstStore(#[source] sqlx::Error),
     #[error("could not open the embedded queue: {0}")]
     Queue(String),
+    #[error(transparent)]
+    KafkaSettings(#[from] queue::kafka::ConnectionError),
     #[error("could not start the Kafka producer: {0}")]
     Kafka(#[source] rdkafka::error::KafkaError),
     #[error(transparent)]
@@ -57,7 +59,7 @@ pub async fn run(
     let background = CancellationToken::new();
     let runs_consumer = config.runs_consumer();
     let health = Arc::new(consumer::health::Health::new(config.consume.stuck_after));
-    let (queue, embedded_source) = match config.queue {
+    let (queue, feed) = match config.queue {
         QueueKind::Embedded => {
             let (queue, source) = queue::embedded::open(
                 &config.storage.data_dir.join("log"),
@@ -65,16 +67,20 @@ pub async fn run(
                 EMBEDDED_QUEUE_CAPACITY,
             )
             .map_err(|e| StartError::Queue(e.to_string()))?;
-            (queue::Publisher::Embedded(Arc::new(queue)), Some(source))
+            (
+                queue::Publisher::Embedded(Arc::new(queue)),
+                Feed::Embedded(source),
+            )
         }
         QueueKind::Kafka => {
+            let connection = config.kafka.connection()?;
             let producer = Arc::new(
-                queue::kafka::KafkaProducer::start(&kafka_config(&config))
+                queue::kafka::KafkaProducer::start(&kafka_config(&config, connection.clone()))
                     .await
                     .map_err(StartError::Kafka)?,
             );
             tokio::spawn(producer.clone().watch_broker(background.clone()));
-            (queue::Publisher::Kafka(producer), None)
+            (queue::Publisher::Kafka(producer), Feed::Kafka(connection))
         }
     };
     // The dispatcher runs wherever the consumer does: the consumer wakes it as it adds
@@ -82,7 +88,7 @@ pub async fn run(
     let consuming = if runs_consumer {
         Some(spawn_consumer(
             &config,
-            embedded_source,
+            feed,
             db.clone(),
             health.clone(),
             background.clone(),
@@ -114,9 +120,12 @@ pub async fn run(
     Ok(())
 }
 
-fn kafka_config(config: &Config) -> queue::kafka::ProducerConfig {
+fn kafka_config(
+    config: &Config,
+    connection: queue::kafka::Connection,
+) -> queue::kafka::ProducerConfig {
     queue::kafka::ProducerConfig {
-        brokers: config.kafka_brokers.clone(),
+        connection,
         topic: config.kafka_topic.clone(),
         layout: (&config.topics).into(),
         linger: config.kafka_linger,
@@ -125,21 +134,27 @@ fn kafka_config(config: &Config) -> queue::kafka::ProducerConfig {
     }
 }
 
+/// Where an in-process consumer reads accepted events from.
+enum Feed {
+    Embedded(queue::embedded::EmbeddedSource),
+    Kafka(queue::kafka::Connection),
+}
+
 /// Runs the consumer in this process, with its webhook dispatcher: on the embedded log, or
 /// as a Kafka group member.
 fn spawn_consumer(
     config: &Config,
-    embedded: Option<queue::embedded::EmbeddedSource>,
+    feed: Feed,
     db: sqlx::AnyPool,
     health: Arc<consumer::health::Health>,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, StartError> {
     let delivery = config.delivery.delivery_config();
-    Ok(match embedded {
-        Some(source) => consumer::spawn(source, db, delivery, health, stop)?,
-        None => {
+    Ok(match feed {
+        Feed::Embedded(source) => consumer::spawn(source, db, delivery, health, stop)?,
+        Feed::Kafka(connection) => {
             let source = queue::kafka::KafkaSource::new(&queue::kafka::KafkaSourceConfig {
-                brokers: config.kafka_brokers.clone(),
+                connection,
                 topic: config.kafka_topic.clone(),
                 group: config.group.clone(),
             })

@@ -8,5 +8,6 @@ mod apply;
 mod deliver;
 mod effects;
 mod poison;
+mod postgres_tls;
 mod receiver;
 mod support;

@@ -29,7 +29,7 @@ async fn kafka_gateway() -> (TestGateway, String) {
     let topic_for_config = topic.clone();
     let gw = TestGateway::start_with(Backend::Postgres, move |config| {
         config.queue = gateway::QueueKind::Kafka;
-        config.kafka_brokers = brokers;
+        config.kafka.kafka_brokers = brokers;
         config.kafka_topic = topic_for_config;
         config.topics.kafka_partitions = std::num::NonZeroU32::new(3).expect("non-zero");
         config.delivery.allow_private_targets = true;
@@ -98,7 +98,7 @@ async fn events_flow_through_kafka_and_survive_a_killed_consumer() {
     };
     // Poison in the stream as well: messages that are no envelope, and envelopes PostgreSQL
     // refuses. Each must be dead-lettered with its reason and hold up nothing.
-    let producer: FutureProducer = queue::kafka::client_config(&brokers())
+    let producer: FutureProducer = crate::processes::client_config()
         .create()
         .expect("producer");
     let mut poison: Vec<Vec<u8>> = Vec::new();
@@ -175,7 +175,7 @@ async fn events_flow_through_kafka_and_survive_a_killed_consumer() {
 /// Reads the dead-letter topic of `topic` until it holds `at_least` distinct payloads;
 /// each payload with its `sluice-reason`.
 async fn dead_letters(topic: &str, at_least: usize, limit: Duration) -> Vec<(Vec<u8>, String)> {
-    let reader: StreamConsumer = queue::kafka::client_config(&brokers())
+    let reader: StreamConsumer = crate::processes::client_config()
         .set("group.id", format!("dlq-{}", uuid::Uuid::new_v4().simple()))
         .set("auto.offset.reset", "earliest")
         .create()
@@ -277,7 +277,7 @@ async fn duplicates_change_nothing_and_poison_messages_are_dead_lettered() {
     let (gw, topic) = kafka_gateway().await;
     let group = format!("group-{}", uuid::Uuid::new_v4().simple());
     let _consumer = ConsumerProcess::start(&gw, &topic, &group);
-    let producer: FutureProducer = queue::kafka::client_config(&brokers())
+    let producer: FutureProducer = crate::processes::client_config()
         .create()
         .expect("producer");
 
@@ -349,7 +349,7 @@ async fn a_stalled_broker_gets_503s_and_nothing_acknowledged_is_lost() {
     let (brokers, topic_for_config) = (broker.brokers.clone(), topic.clone());
     let gw = TestGateway::start_with(Backend::Postgres, move |config| {
         config.queue = gateway::QueueKind::Kafka;
-        config.kafka_brokers = brokers;
+        config.kafka.kafka_brokers = brokers;
         config.kafka_topic = topic_for_config;
         config.kafka_delivery_timeout = Duration::from_millis(1500);
     })
@@ -440,7 +440,7 @@ async fn kafka_gateway_on(postgres: &OwnPostgres, topic: &str) -> TestGateway {
     let (brokers, topic, url) = (brokers(), topic.to_owned(), postgres.url());
     let gw = TestGateway::start_on_database(url, move |config| {
         config.queue = gateway::QueueKind::Kafka;
-        config.kafka_brokers = brokers;
+        config.kafka.kafka_brokers = brokers;
         config.kafka_topic = topic;
     })
     .await;
@@ -562,7 +562,7 @@ async fn a_consumer_stuck_on_an_unreachable_store_says_so_and_recovers() {
     // The store goes away; events keep arriving on the topic (written here, as a gateway that
     // had its types cached would).
     postgres.pg_ctl("stop");
-    let producer: FutureProducer = queue::kafka::client_config(&brokers())
+    let producer: FutureProducer = crate::processes::client_config()
         .create()
         .expect("producer");
     for n in 1..=20u64 {
@@ -692,7 +692,7 @@ async fn the_consumer_binary_starts_cleanly_or_says_why_not() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start consumer");
-    let admin: StreamConsumer = queue::kafka::client_config(&brokers())
+    let admin: StreamConsumer = crate::processes::client_config()
         .set("group.id", "metadata")
         .create()
         .expect("client");

@@ -12,6 +12,7 @@ mod hostile;
 mod idempotency;
 mod ingest;
 mod kafka;
+mod kafka_security;
 mod loadtest;
 mod operations;
 mod processes;

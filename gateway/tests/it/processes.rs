@@ -16,6 +16,13 @@ pub fn brokers() -> String {
     )
 }
 
+/// A plain client of the test broker, for reading and writing its topics directly.
+pub fn client_config() -> rdkafka::ClientConfig {
+    let mut config = rdkafka::ClientConfig::new();
+    config.set("bootstrap.servers", brokers());
+    config
+}
+
 pub fn consumer_binary() -> PathBuf {
     crate::harness::binary("consumer")
 }
@@ -110,6 +117,11 @@ pub struct OwnBroker {
 
 impl OwnBroker {
     pub async fn start() -> OwnBroker {
+        OwnBroker::start_with(&[]).await
+    }
+
+    /// With `extra` broker flags, e.g. `--authentication`.
+    pub async fn start_with(extra: &[&str]) -> OwnBroker {
         let bin = std::env::var("SLUICE_TEST_TANSU")
             .expect("SLUICE_TEST_TANSU is not set: run the tests with ./scripts/test");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -126,6 +138,7 @@ impl OwnBroker {
                 &url,
             ])
             .args(["--storage-engine", "memory://tansu/"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

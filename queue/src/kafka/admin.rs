@@ -7,7 +7,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{client_config, dead_letter_topic, TopicLayout};
+use super::{dead_letter_topic, Connection, TopicLayout};
 
 /// How long topic creation may take before the brokers count as unreachable.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -16,11 +16,11 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Sluice does not rely on the broker creating topics. Whichever binary starts first creates
 /// them, so both pass the same layout.
 pub async fn ensure_topics(
-    brokers: &str,
+    connection: &Connection,
     topic: &str,
     layout: TopicLayout,
 ) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
+    let admin: AdminClient<DefaultClientContext> = connection.client_config(&[]).create()?;
     let dead_letter = dead_letter_topic(topic);
     let topics = [
         NewTopic::new(

@@ -2,29 +2,22 @@
 //! topic setup both binaries share. Sluice does not rely on the broker creating topics.
 
 mod admin;
+mod connection;
 mod producer;
 mod source;
 
 use std::num::NonZeroU32;
 
-use rdkafka::config::ClientConfig;
-
 pub use admin::ensure_topics;
+pub use connection::{
+    Connection, ConnectionArgs, ConnectionError, KafkaOption, SaslMechanism, SecurityProtocol,
+};
 pub use producer::{KafkaProducer, ProducerConfig};
 pub use source::{BrokerProbe, KafkaSource, KafkaSourceConfig};
 
 /// The dead-letter topic of an events topic.
 pub fn dead_letter_topic(topic: &str) -> String {
     format!("{topic}.dead-letter")
-}
-
-/// The settings every Sluice Kafka client starts from.
-pub fn client_config(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("client.id", "sluice");
-    config
 }
 
 /// How the events topic is created by whichever binary starts first; shared by `consumer` and

@@ -11,13 +11,13 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio_util::sync::CancellationToken;
 
-use super::{client_config, ensure_topics, TopicLayout};
+use super::{ensure_topics, Connection, TopicLayout};
 use crate::{Message, PublishError};
 
 /// What the producer needs.
 #[derive(Debug, Clone)]
 pub struct ProducerConfig {
-    pub brokers: String,
+    pub connection: Connection,
     pub topic: String,
     pub layout: TopicLayout,
     pub linger: Duration,
@@ -46,23 +46,23 @@ impl std::fmt::Debug for KafkaProducer {
 impl KafkaProducer {
     /// Creates the topics when missing and starts the producer.
     pub async fn start(config: &ProducerConfig) -> Result<KafkaProducer, KafkaError> {
-        ensure_topics(&config.brokers, &config.topic, config.layout).await?;
-        let mut settings = client_config(&config.brokers);
-        settings
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", config.linger.as_millis().to_string())
-            .set("batch.num.messages", "10000")
-            .set("compression.type", "lz4")
-            .set(
-                "queue.buffering.max.messages",
-                config.max_buffered.to_string(),
-            )
-            .set(
-                "message.timeout.ms",
-                config.delivery_timeout.as_millis().to_string(),
-            );
+        let linger = config.linger.as_millis().to_string();
+        let max_buffered = config.max_buffered.to_string();
+        let timeout = config.delivery_timeout.as_millis().to_string();
+        let settings = config.connection.client_config(&[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", &linger),
+            ("batch.num.messages", "10000"),
+            ("compression.type", "lz4"),
+            ("queue.buffering.max.messages", &max_buffered),
+            ("message.timeout.ms", &timeout),
+        ]);
         let producer: FutureProducer = settings.create()?;
+        // Created first: its polling thread logs why the brokers cannot be reached (refused,
+        // TLS handshake, SASL credentials) while the topic check waits; the admin client's
+        // own log is never read.
+        ensure_topics(&config.connection, &config.topic, config.layout).await?;
         Ok(KafkaProducer {
             producer: RwLock::new(Arc::new(producer)),
             settings,

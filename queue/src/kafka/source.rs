@@ -16,7 +16,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::TopicPartitionList;
 
-use super::{client_config, dead_letter_topic};
+use super::{dead_letter_topic, Connection};
 use crate::{Batch, Source, SourceError, BATCH_LINGER};
 
 /// How often consumer lag is measured against the partitions' high watermarks.
@@ -25,7 +25,7 @@ const LAG_EVERY: Duration = Duration::from_secs(5);
 /// What the Kafka source needs.
 #[derive(Debug, Clone)]
 pub struct KafkaSourceConfig {
-    pub brokers: String,
+    pub connection: Connection,
     pub topic: String,
     pub group: String,
 }
@@ -55,25 +55,28 @@ impl std::fmt::Debug for KafkaSource {
 impl KafkaSource {
     /// Joins the group and subscribes to the topic.
     pub fn new(config: &KafkaSourceConfig) -> Result<KafkaSource, KafkaError> {
-        let consumer: StreamConsumer = client_config(&config.brokers)
-            .set("group.id", &config.group)
-            .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            // A member that dies without leaving holds its partitions this long.
-            .set("session.timeout.ms", "6000")
-            // How long a member may go without reading. A batch the store cannot take is held
-            // (and retried) without reading on, so this must outlast a store outage the
-            // consumer is meant to ride out: evicted, it would report no lag while stuck and
-            // hand the same stall to the next member. A member that truly hangs is caught by
-            // readiness (`--stuck-after`) long before this.
-            .set("max.poll.interval.ms", "300000")
+        let consumer: StreamConsumer = config
+            .connection
+            .client_config(&[
+                ("group.id", &config.group),
+                ("enable.auto.commit", "true"),
+                ("auto.commit.interval.ms", "1000"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                // A member that dies without leaving holds its partitions this long.
+                ("session.timeout.ms", "6000"),
+                // How long a member may go without reading. A batch the store cannot take is
+                // held (and retried) without reading on, so this must outlast a store outage
+                // the consumer is meant to ride out: evicted, it would report no lag while
+                // stuck and hand the same stall to the next member. A member that truly hangs
+                // is caught by readiness (`--stuck-after`) long before this.
+                ("max.poll.interval.ms", "300000"),
+            ])
             .create()?;
         consumer.subscribe(&[&config.topic])?;
-        let dead_letters: FutureProducer = client_config(&config.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
+        let dead_letters: FutureProducer = config
+            .connection
+            .client_config(&[("enable.idempotence", "true"), ("acks", "all")])
             .create()?;
         Ok(KafkaSource {
             consumer: Arc::new(consumer),
