@@ -27,6 +27,7 @@ enum Route<'a> {
     Healthz,
     Readyz,
     Metrics,
+    OpenApi,
     ApiKeys,
     Integrations,
     Integration(&'a str),
@@ -54,6 +55,7 @@ impl<'a> Route<'a> {
             ["healthz"] => Route::Healthz,
             ["readyz"] => Route::Readyz,
             ["metrics"] => Route::Metrics,
+            ["openapi.json"] => Route::OpenApi,
             ["v1", "api-keys"] => Route::ApiKeys,
             ["v1", "custom-integrations"] => Route::Integrations,
             ["v1", "custom-integrations", id] => Route::Integration(id),
@@ -86,6 +88,7 @@ impl<'a> Route<'a> {
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
+            Route::OpenApi => "openapi",
             Route::ApiKeys => "api_keys",
             Route::Integrations => "custom_integrations",
             Route::Integration(_) => "custom_integration",
@@ -111,7 +114,7 @@ impl<'a> Route<'a> {
     /// The methods a route answers, for `Allow` on a 405.
     fn allowed(self) -> &'static str {
         match self {
-            Route::Healthz | Route::Readyz | Route::Metrics => "GET, HEAD",
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi => "GET, HEAD",
             Route::Contact(_) | Route::Activities(_) | Route::Deliveries(_) => "GET, HEAD",
             Route::ApiKeys
             | Route::ApiEvent(_)
@@ -223,6 +226,7 @@ async fn dispatch(
         (Route::Healthz, &Method::GET) => Ok(health::live()),
         (Route::Readyz, &Method::GET) => health::ready(state).await,
         (Route::Metrics, &Method::GET) => Ok(prometheus()),
+        (Route::OpenApi, &Method::GET) => Ok(openapi()),
         (Route::ApiKeys, &Method::POST) => {
             api_keys::create(state, &caller().await?, req!(())).await
         }
@@ -309,9 +313,155 @@ fn prometheus() -> HttpResponse {
     response
 }
 
+/// The OpenAPI 3.1 document of every route, kept beside the code (a test holds the two to
+/// each other).
+const OPENAPI: &str = include_str!("../openapi.json");
+
+fn openapi() -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from_static(OPENAPI.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    // The document changes only with the binary; a client may keep it for an hour.
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+
+    /// One of each route, with ids filled in.
+    fn every_route() -> Vec<Route<'static>> {
+        let every = vec![
+            Route::Healthz,
+            Route::Readyz,
+            Route::Metrics,
+            Route::OpenApi,
+            Route::ApiKeys,
+            Route::Integrations,
+            Route::Integration("i"),
+            Route::EventTypes("i"),
+            Route::EventType("t"),
+            Route::ApiEvent("a"),
+            Route::ApiBatch("a"),
+            Route::WebhookEvent {
+                store: "s",
+                alias: "a",
+            },
+            Route::SdkEvent {
+                store: "s",
+                alias: "a",
+            },
+            Route::Contact("c"),
+            Route::Activities("c"),
+            Route::Webhooks,
+            Route::Webhook("w"),
+            Route::WebhookTest("w"),
+            Route::Deliveries("w"),
+            Route::DeliveryRetry {
+                webhook: "w",
+                delivery: "d",
+            },
+            Route::Workflows,
+            Route::Workflow("w"),
+        ];
+        for route in &every {
+            // No wildcard: a new route fails to compile here until it is listed above too.
+            match route {
+                Route::Healthz
+                | Route::Readyz
+                | Route::Metrics
+                | Route::OpenApi
+                | Route::ApiKeys
+                | Route::Integrations
+                | Route::Integration(_)
+                | Route::EventTypes(_)
+                | Route::EventType(_)
+                | Route::ApiEvent(_)
+                | Route::ApiBatch(_)
+                | Route::WebhookEvent { .. }
+                | Route::SdkEvent { .. }
+                | Route::Contact(_)
+                | Route::Activities(_)
+                | Route::Webhooks
+                | Route::Webhook(_)
+                | Route::WebhookTest(_)
+                | Route::Deliveries(_)
+                | Route::DeliveryRetry { .. }
+                | Route::Workflows
+                | Route::Workflow(_) => {}
+                Route::Unknown => panic!("not a route"),
+            }
+        }
+        every
+    }
+
+    fn methods(list: &str) -> BTreeSet<String> {
+        list.split(", ")
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_openapi_document_names_every_route_and_method_and_no_other() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(document["openapi"].as_str().map(|v| &v[..4]), Some("3.1."));
+        let paths = document["paths"].as_object().expect("paths");
+        let mut documented = BTreeSet::new();
+        for (template, operations) in paths {
+            // Each `{parameter}` stands for one segment.
+            let segments: Vec<&str> = template
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect();
+            let route = Route::of(&segments);
+            assert!(
+                !matches!(route, Route::Unknown),
+                "{template} is documented but the router does not know it"
+            );
+            let mut listed: BTreeSet<String> = operations
+                .as_object()
+                .expect("path item")
+                .keys()
+                .filter(|k| {
+                    ["get", "head", "post", "put", "patch", "delete", "options"]
+                        .contains(&k.as_str())
+                })
+                .map(|k| k.to_uppercase())
+                .collect();
+            // HEAD is GET without the body, for every GET route.
+            if listed.contains("GET") {
+                listed.insert("HEAD".to_owned());
+            }
+            assert_eq!(
+                listed,
+                methods(route.allowed()),
+                "{template}: documented methods against the router's"
+            );
+            assert!(
+                documented.insert(route.label()),
+                "{template}: a second path for {}",
+                route.label()
+            );
+        }
+        for route in every_route() {
+            assert!(
+                documented.contains(route.label()),
+                "the route {} is not in openapi.json",
+                route.label()
+            );
+        }
+    }
 
     #[test]
     fn routes_ignore_trailing_slashes_and_label_without_ids() {

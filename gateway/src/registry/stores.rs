@@ -16,29 +16,62 @@ pub struct CreatedStore {
 
 /// Creates a store and an admin key holding every scope, in one transaction.
 pub(crate) async fn create(db: &AnyPool, name: &str) -> Result<CreatedStore, sqlx::Error> {
-    let store_id = super::new_id();
-    let key = mint_key();
-    let now = store::clock::now();
-    let scopes = Scopes::all().to_stored();
-    let admin = store::registry::api_keys::NewApiKey {
-        id: &key.id,
-        store_id: &store_id,
-        name: "admin",
-        secret_hash: &key.secret_hash,
-        scopes: &scopes,
-        created_at: &now,
-    };
-    store::registry::stores::create(db, &store_id, name, admin).await?;
-    Ok(CreatedStore {
-        store_id,
-        api_key: key.presented,
-    })
+    let (created, admin) = new_store();
+    store::registry::stores::create(db, &created.store_id, name, admin.key()).await?;
+    Ok(created)
 }
 
-/// On an empty store database, creates the first store so a fresh install is usable at once.
+/// On an empty store database, creates the first store so a fresh install is usable at once;
+/// of gateways starting together, one does.
 pub(crate) async fn create_first(db: &AnyPool) -> Result<Option<CreatedStore>, sqlx::Error> {
     if store::registry::stores::count(db).await? > 0 {
         return Ok(None);
     }
-    create(db, "default").await.map(Some)
+    let (created, admin) = new_store();
+    let first =
+        store::registry::stores::create_first(db, &created.store_id, "default", admin.key())
+            .await?;
+    Ok(first.then_some(created))
+}
+
+/// A new store's id and admin key, and the key's row.
+fn new_store() -> (CreatedStore, AdminKey) {
+    let store_id = super::new_id();
+    let key = mint_key();
+    let admin = AdminKey {
+        id: key.id,
+        store_id: store_id.clone(),
+        secret_hash: key.secret_hash,
+        scopes: Scopes::all().to_stored(),
+        created_at: store::clock::now(),
+    };
+    (
+        CreatedStore {
+            store_id,
+            api_key: key.presented,
+        },
+        admin,
+    )
+}
+
+/// The admin key's row, owned until it is written.
+struct AdminKey {
+    id: String,
+    store_id: String,
+    secret_hash: String,
+    scopes: String,
+    created_at: String,
+}
+
+impl AdminKey {
+    fn key(&self) -> store::registry::api_keys::NewApiKey<'_> {
+        store::registry::api_keys::NewApiKey {
+            id: &self.id,
+            store_id: &self.store_id,
+            name: "admin",
+            secret_hash: &self.secret_hash,
+            scopes: &self.scopes,
+            created_at: &self.created_at,
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 
@@ -22,6 +23,18 @@ on_both_stores! {
             "{text}"
         );
         assert!(text.contains("sluice_http_request_duration_seconds_bucket"), "{text}");
+    }
+
+    async fn the_openapi_document_is_served_without_a_key(gw: TestGateway) {
+        let document = gw.call(Method::GET, "/openapi.json", None, None).await;
+        assert_eq!(document.status, StatusCode::OK);
+        assert_eq!(document.headers["content-type"], "application/json");
+        assert_eq!(document.body["openapi"].as_str().map(|v| &v[..4]), Some("3.1."));
+        assert!(
+            document.body["paths"]["/v1/custom-events/alias/{alias}"]["post"].is_object(),
+            "{}",
+            document.body
+        );
     }
 
     async fn unknown_routes_and_methods(gw: TestGateway) {
@@ -149,4 +162,55 @@ async fn every_metric_says_what_it_measures() {
             "{family} has no HELP text"
         );
     }
+}
+
+/// Replicas of one Deployment start together on an empty PostgreSQL database: one of them
+/// creates the first store and prints its key, the others find it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_starting_together_create_one_first_store() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = crate::harness::fresh_database(crate::harness::Backend::Postgres, dir.path()).await;
+    let storage = gateway::config::StorageConfig {
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(url.clone()),
+    };
+    // The schema exists before the race, as after any earlier start.
+    let db = store::connect(&url).await.expect("migrate");
+    // Hold the gate closed until every start has found no store and waits at it, so they all
+    // reach the decision together rather than one after another.
+    let mut gate = db.acquire().await.expect("connection");
+    let lock = store::registry::stores::FIRST_STORE_LOCK;
+    sqlx::query(&format!("SELECT pg_advisory_lock({lock})"))
+        .execute(&mut *gate)
+        .await
+        .expect("lock");
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let storage = storage.clone();
+            tokio::spawn(async move { gateway::create_first_store(&storage).await })
+        })
+        .collect();
+    crate::harness::wait_until(Duration::from_secs(20), "every start to wait", || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        )
+        .fetch_one(&db)
+        .await
+        .expect("pg_locks");
+        (waiting == 8).then_some(())
+    })
+    .await;
+    sqlx::query(&format!("SELECT pg_advisory_unlock({lock})"))
+        .execute(&mut *gate)
+        .await
+        .expect("unlock");
+    drop(gate);
+    let mut created = 0;
+    for start in starts {
+        if start.await.expect("task").expect("start").is_some() {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1, "exactly one first store");
+    assert_eq!(store::registry::stores::count(&db).await.expect("count"), 1);
 }

@@ -22,6 +22,42 @@ pub async fn create(
     tx.commit().await
 }
 
+/// Creates the store only when there is none yet, and says whether it did. Gateways starting
+/// together on an empty PostgreSQL database (replicas of one Deployment) take turns on a
+/// transaction-scoped advisory lock, so exactly one creates the first store. On SQLite one
+/// gateway owns the data directory, so there is no one to race.
+pub async fn create_first(
+    db: &AnyPool,
+    id: &str,
+    name: &str,
+    first_key: NewApiKey<'_>,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if crate::sql::engine_of(&tx) == crate::Engine::Postgres {
+        sqlx::query(&format!("SELECT pg_advisory_xact_lock({FIRST_STORE_LOCK})"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM stores")
+        .fetch_one(&mut *tx)
+        .await?;
+    if count > 0 {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(name)
+        .bind(first_key.created_at)
+        .execute(&mut *tx)
+        .await?;
+    api_keys::insert(&mut tx, first_key).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The advisory lock key that serialises first-store creation ("sluice" in ASCII).
+pub const FIRST_STORE_LOCK: i64 = 0x736c_7569_6365;
+
 /// How many stores there are; a fresh install has none.
 pub async fn count(db: &AnyPool) -> Result<i64, sqlx::Error> {
     let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM stores")
