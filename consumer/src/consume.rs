@@ -67,6 +67,7 @@ pub async fn run<S: Source>(
                     if !set_aside_message(&mut source, message, &reason, &health, &shutdown).await {
                         return source;
                     }
+                    metrics::report_dead_lettered("malformed");
                 }
             }
         }

@@ -58,6 +58,24 @@ pub(crate) fn describe() {
         Unit::Count,
         "Events set aside because the store refuses them or their message is unreadable, by reason."
     );
+    // Every series starts at 0, so rate() and increase() see the first event: a counter that
+    // first appears already at 1 looks unchanged to them, and alerts on it never fire.
+    for outcome in ["recorded", "duplicate", "malformed"] {
+        metrics::counter!("sluice_consumer_events_total", "outcome" => outcome).increment(0);
+    }
+    for op in ["created", "updated"] {
+        metrics::counter!("sluice_contacts_upserted_total", "op" => op).increment(0);
+    }
+    for outcome in ["delivered", "retrying", "failed"] {
+        metrics::counter!("sluice_webhook_deliveries_total", "outcome" => outcome).increment(0);
+    }
+    for outcome in ["completed", "failed"] {
+        metrics::counter!("sluice_workflow_runs_total", "outcome" => outcome).increment(0);
+    }
+    for reason in ["store_refused", "malformed"] {
+        metrics::counter!("sluice_consumer_dead_lettered_total", "reason" => reason).increment(0);
+    }
+    metrics::counter!("sluice_webhook_endpoints_disabled_total").increment(0);
 }
 
 /// One applied batch.

@@ -75,6 +75,20 @@ fn describe() {
         Unit::Count,
         "Quiet client connections closed to make room at the connection limit."
     );
+    // Every series starts at 0, so rate() and increase() see the first event: a counter that
+    // first appears already at 1 looks unchanged to them, and alerts on it never fire.
+    for reason in REJECTED_REASONS {
+        metrics::counter!("sluice_events_rejected_total", "reason" => reason).increment(0);
+    }
+    for path in [
+        ReceiveType::Api,
+        ReceiveType::Webhook,
+        ReceiveType::WebMobileApp,
+    ] {
+        let label = receive_type_label(path);
+        metrics::counter!("sluice_events_accepted_total", "receive_type" => label).increment(0);
+        metrics::counter!("sluice_rate_limited_total", "receive_type" => label).increment(0);
+    }
 }
 
 /// The Prometheus text exposition, empty when no recorder is installed.
@@ -126,9 +140,27 @@ pub(crate) fn report_accepted(path: ReceiveType, events: u64) {
         .increment(events);
 }
 
-/// An event refused, by why.
-pub(crate) fn report_rejected(error: &ApiError) {
-    let reason = match error {
+/// Why events are refused, as `sluice_events_rejected_total` labels them.
+const REJECTED_REASONS: [&str; 15] = [
+    "bad_request",
+    "unknown_contact",
+    "unauthorized",
+    "forbidden",
+    "unknown_event_type",
+    "method_not_allowed",
+    "timeout",
+    "idempotency_conflict",
+    "conflict",
+    "too_large",
+    "unsupported_media_type",
+    "invalid",
+    "rate_limited",
+    "queue_unavailable",
+    "internal",
+];
+
+fn rejected_reason(error: &ApiError) -> &'static str {
+    match error {
         ApiError::BadRequest(_) => "bad_request",
         ApiError::BadRequestCode { .. } => "unknown_contact",
         ApiError::Unauthorized => "unauthorized",
@@ -144,7 +176,13 @@ pub(crate) fn report_rejected(error: &ApiError) {
         ApiError::RateLimited(_) => "rate_limited",
         ApiError::Unavailable { .. } => "queue_unavailable",
         ApiError::Internal(_) => "internal",
-    };
+    }
+}
+
+/// An event refused, by why.
+pub(crate) fn report_rejected(error: &ApiError) {
+    let reason = rejected_reason(error);
+    debug_assert!(REJECTED_REASONS.contains(&reason), "{reason} is not listed");
     metrics::counter!("sluice_events_rejected_total", "reason" => reason).increment(1);
 }
 

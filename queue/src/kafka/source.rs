@@ -215,9 +215,16 @@ impl Source for KafkaSource {
     async fn commit(&mut self, _batch: &Batch) -> Result<(), SourceError> {
         let mut offsets = TopicPartitionList::new();
         for (partition, offset) in &self.pending {
-            // librdkafka stores offset + 1: the next message to read.
+            // The stored offset is the next message to read: the last one done + 1
+            // (`rd_kafka_offsets_store` stores it as given). Storing the last one done made
+            // every restart replay it and a caught-up group report one message of lag per
+            // partition.
             offsets
-                .add_partition_offset(&self.topic, *partition, rdkafka::Offset::Offset(*offset))
+                .add_partition_offset(
+                    &self.topic,
+                    *partition,
+                    rdkafka::Offset::Offset(*offset + 1),
+                )
                 .map_err(|e| SourceError::Unavailable(e.to_string()))?;
         }
         match self.consumer.store_offsets(&offsets) {
