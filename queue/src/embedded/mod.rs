@@ -110,6 +110,7 @@ pub(crate) fn open_with(
 ) -> Result<(EmbeddedWriter, EmbeddedSource), PublishError> {
     let unavailable = |e: io::Error| PublishError::Unavailable(format!("{}: {e}", dir.display()));
     fs::create_dir_all(dir).map_err(unavailable)?;
+    let lock = Arc::new(lock_dir(dir)?);
     let mut firsts = log::segments(dir).map_err(unavailable)?;
     let saved = read_cursor(dir).map_err(unavailable)?;
     let (mut active, mut next) = match firsts.last() {
@@ -174,6 +175,7 @@ pub(crate) fn open_with(
             appends: Some(appends),
             healthy,
             writer: Some(writer),
+            _lock: lock.clone(),
         },
         source::EmbeddedSource {
             dir: dir.to_owned(),
@@ -182,8 +184,34 @@ pub(crate) fn open_with(
             cursor,
             cursor_file,
             reader: None,
+            _lock: lock,
         },
     ))
+}
+
+/// Takes the directory for this process alone: two writers appending to the same segments
+/// would interleave records under the same sequence numbers and lose acknowledged events. The
+/// lock is the operating system's (`flock`), so it goes with the process however it ends.
+fn lock_dir(dir: &Path) -> Result<File, PublishError> {
+    let path = dir.join("LOCK");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| PublishError::Unavailable(format!("{}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(PublishError::Unavailable(format!(
+            "{} is in use by another process (another gateway on the same --data-dir?)",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(PublishError::Unavailable(format!(
+            "{}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 fn cursor_path(dir: &Path) -> PathBuf {
@@ -230,6 +258,19 @@ mod tests {
             key: format!("k{n}"),
             payload: format!("payload {n}").into_bytes(),
         }
+    }
+
+    #[test]
+    fn one_process_at_a_time_owns_the_directory() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (queue, source) = open_with(dir.path(), None, 64, Limits::default()).expect("open");
+        let refused = open_with(dir.path(), None, 64, Limits::default()).expect_err("in use");
+        assert!(refused.to_string().contains("in use"), "{refused}");
+        // Held while either side lives; free once both are gone.
+        drop(queue);
+        assert!(open_with(dir.path(), None, 64, Limits::default()).is_err());
+        drop(source);
+        open_with(dir.path(), None, 64, Limits::default()).expect("free again");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

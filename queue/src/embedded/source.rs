@@ -22,6 +22,8 @@ pub struct EmbeddedSource {
     pub(super) cursor_file: File,
     /// Where the last read from the files stopped, to go on from there.
     pub(super) reader: Option<SegmentReader>,
+    /// The directory's lock, released when both sides are gone.
+    pub(super) _lock: Arc<File>,
 }
 
 impl std::fmt::Debug for EmbeddedSource {

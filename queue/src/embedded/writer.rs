@@ -46,6 +46,8 @@ pub struct EmbeddedWriter {
     pub(super) appends: Option<mpsc::Sender<Append>>,
     pub(super) healthy: Arc<AtomicBool>,
     pub(super) writer: Option<thread::JoinHandle<()>>,
+    /// The directory's lock, released when both sides are gone.
+    pub(super) _lock: Arc<std::fs::File>,
 }
 
 impl EmbeddedWriter {
