@@ -212,10 +212,36 @@ struct CachedKey {
 #[derive(Debug, Default)]
 pub(crate) struct KeyCache {
     keys: DashMap<String, CachedKey>,
+    /// Keys used since the last [`KeyCache::take_used`]: `lastUsedAt` is written from here in
+    /// the background, never per request. Only keys that verified get in, so it is bounded by
+    /// the keys that exist.
+    used: DashMap<String, ()>,
 }
 
 impl KeyCache {
-    /// The caller a request's key identifies; 401 when it is missing or wrong.
+    /// Drops a key at once, on this gateway; others refetch it within [`CACHE_TTL`].
+    pub(crate) fn forget(&self, id: &str) {
+        self.keys.remove(id);
+        self.used.remove(id);
+    }
+
+    /// The keys used since the last call.
+    pub(crate) fn take_used(&self) -> Vec<String> {
+        let ids: Vec<String> = self.used.iter().map(|entry| entry.key().clone()).collect();
+        for id in &ids {
+            self.used.remove(id);
+        }
+        ids
+    }
+
+    fn note_use(&self, caller: &Result<Caller, ApiError>) {
+        if let Ok(caller) = caller {
+            if !self.used.contains_key(&caller.key_id) {
+                self.used.insert(caller.key_id.clone(), ());
+            }
+        }
+    }
+
     pub(crate) async fn authenticate(
         &self,
         db: &AnyPool,
@@ -225,7 +251,10 @@ impl KeyCache {
         let presented = Sha256::digest(secret.as_bytes());
         if let Some(cached) = self.keys.get(id) {
             if cached.fetched.elapsed() < CACHE_TTL {
-                return verify(&cached.key, &cached.hash, &presented);
+                let caller = verify(&cached.key, &cached.hash, &presented);
+                drop(cached);
+                self.note_use(&caller);
+                return caller;
             }
         }
         let Some(key) = api_keys::find(db, id).await? else {
@@ -245,6 +274,7 @@ impl KeyCache {
                 fetched: Instant::now(),
             },
         );
+        self.note_use(&caller);
         caller
     }
 }

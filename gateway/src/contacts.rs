@@ -1,7 +1,7 @@
 //! The contacts API (SPEC §6): a contact by email and its activities, newest first.
 
 use http::StatusCode;
-use percent_encoding::percent_decode_str;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
@@ -13,6 +13,15 @@ use crate::state::AppState;
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 const BAD_CURSOR: &str = "before is not a cursor from a previous page";
+
+/// What an email must escape to stand as one path segment: everything but RFC 3986's
+/// unreserved characters and `@` (`?`, `#`, `/` and `%` may all appear in an address).
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'@');
 
 /// `GET /v1/contacts/{email}`
 pub(crate) async fn get(
@@ -51,7 +60,8 @@ pub(crate) async fn activities(
         store::contacts::activities(&state.db, &caller.store_id, &email, limit, before).await?;
     let next = page.next.map(|(received, event)| {
         let cursor = encode_cursor(&format!("{received}|{event}"));
-        format!("/v1/contacts/{email}/activities?limit={limit}&before={cursor}")
+        let segment = utf8_percent_encode(&email, PATH_SEGMENT);
+        format!("/v1/contacts/{segment}/activities?limit={limit}&before={cursor}")
     });
     Ok(http_body::json(
         StatusCode::OK,

@@ -166,16 +166,26 @@ fn spawn_consumer(
 
 /// Periodic upkeep that keeps memory and tables bounded: idle rate-limit keys are forgotten,
 /// and idempotency keys past their window are removed (by every gateway; a sweep is a short
-/// bounded statement, so overlapping ones cost little).
+/// bounded statement, so overlapping ones cost little). API keys used since the last tick get
+/// their `lastUsedAt`, so authenticating never writes.
 async fn housekeeping(state: state::AppState, stop: CancellationToken) {
     let mut every = tokio::time::interval(rate_limit::FORGET_EVERY);
     loop {
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => {
+                // Uses since the last tick would otherwise be lost with the process.
+                if let Err(error) = registry::api_keys::record_uses(&state).await {
+                    tracing::warn!(%error, "recording API key uses failed");
+                }
+                return;
+            }
             _ = every.tick() => {
                 state.limits.forget_idle();
                 if let Err(error) = ingest::sweep_idempotency_keys(&state.db).await {
                     tracing::warn!(%error, "sweeping expired idempotency keys failed");
+                }
+                if let Err(error) = registry::api_keys::record_uses(&state).await {
+                    tracing::warn!(%error, "recording API key uses failed");
                 }
             }
         }

@@ -28,7 +28,9 @@ enum Route<'a> {
     Readyz,
     Metrics,
     OpenApi,
+    Store,
     ApiKeys,
+    ApiKey(&'a str),
     Integrations,
     Integration(&'a str),
     EventTypes(&'a str),
@@ -56,7 +58,9 @@ impl<'a> Route<'a> {
             ["readyz"] => Route::Readyz,
             ["metrics"] => Route::Metrics,
             ["openapi.json"] => Route::OpenApi,
+            ["v1", "store"] => Route::Store,
             ["v1", "api-keys"] => Route::ApiKeys,
+            ["v1", "api-keys", id] => Route::ApiKey(id),
             ["v1", "custom-integrations"] => Route::Integrations,
             ["v1", "custom-integrations", id] => Route::Integration(id),
             ["v1", "custom-integrations", id, "custom-event-types"] => Route::EventTypes(id),
@@ -89,7 +93,9 @@ impl<'a> Route<'a> {
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
             Route::OpenApi => "openapi",
+            Route::Store => "store",
             Route::ApiKeys => "api_keys",
+            Route::ApiKey(_) => "api_key",
             Route::Integrations => "custom_integrations",
             Route::Integration(_) => "custom_integration",
             Route::EventTypes(_) => "custom_event_types",
@@ -114,18 +120,22 @@ impl<'a> Route<'a> {
     /// The methods a route answers, for `Allow` on a 405.
     fn allowed(self) -> &'static str {
         match self {
-            Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi => "GET, HEAD",
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi | Route::Store => {
+                "GET, HEAD"
+            }
+            Route::ApiKey(_) => "DELETE",
             Route::Contact(_) | Route::Activities(_) | Route::Deliveries(_) => "GET, HEAD",
-            Route::ApiKeys
-            | Route::ApiEvent(_)
+            Route::ApiEvent(_)
             | Route::ApiBatch(_)
             | Route::WebhookEvent { .. }
             | Route::WebhookTest(_)
             | Route::DeliveryRetry { .. } => "POST",
             Route::SdkEvent { .. } => "POST, OPTIONS",
-            Route::Integrations | Route::EventTypes(_) | Route::Webhooks | Route::Workflows => {
-                "GET, HEAD, POST"
-            }
+            Route::ApiKeys
+            | Route::Integrations
+            | Route::EventTypes(_)
+            | Route::Webhooks
+            | Route::Workflows => "GET, HEAD, POST",
             Route::Integration(_) | Route::Webhook(_) | Route::Workflow(_) => {
                 "GET, HEAD, PATCH, DELETE"
             }
@@ -227,9 +237,12 @@ async fn dispatch(
         (Route::Readyz, &Method::GET) => health::ready(state).await,
         (Route::Metrics, &Method::GET) => Ok(prometheus()),
         (Route::OpenApi, &Method::GET) => Ok(openapi()),
+        (Route::Store, &Method::GET) => registry::stores::show(db, &caller().await?).await,
         (Route::ApiKeys, &Method::POST) => {
             api_keys::create(state, &caller().await?, req!(())).await
         }
+        (Route::ApiKeys, &Method::GET) => api_keys::list(state, &caller().await?).await,
+        (Route::ApiKey(id), &Method::DELETE) => api_keys::delete(state, &caller().await?, id).await,
         (Route::Integrations, &Method::POST) => {
             integrations::create(state, &caller().await?, req!(())).await
         }
@@ -345,7 +358,9 @@ mod tests {
             Route::Readyz,
             Route::Metrics,
             Route::OpenApi,
+            Route::Store,
             Route::ApiKeys,
+            Route::ApiKey("k"),
             Route::Integrations,
             Route::Integration("i"),
             Route::EventTypes("i"),
@@ -380,7 +395,9 @@ mod tests {
                 | Route::Readyz
                 | Route::Metrics
                 | Route::OpenApi
+                | Route::Store
                 | Route::ApiKeys
+                | Route::ApiKey(_)
                 | Route::Integrations
                 | Route::Integration(_)
                 | Route::EventTypes(_)

@@ -101,10 +101,18 @@ impl<'v, 'a> ObjectReader<'v, 'a> {
         self.object.get(key)
     }
 
-    /// True when the property is present and not `null`. Does not mark it as known: a caller
-    /// refusing a property it does not allow does so with [`violate`](Self::violate).
-    pub fn has(&self, key: &str) -> bool {
-        self.object.get(key).is_some_and(|v| !v.is_null())
+    /// True when the property is present and not `null`. A `null` is marked as known, since it
+    /// means absent; a value is not: a caller refusing a property it does not allow does so
+    /// with [`violate`](Self::violate).
+    pub fn has(&mut self, key: &str) -> bool {
+        match self.object.get(key) {
+            Some(value) if value.is_null() => {
+                self.mark(key);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        }
     }
 
     /// `path/key`, with the key escaped as a pointer token.

@@ -50,7 +50,10 @@ pub(super) async fn targets(
             Target::Send {
                 url: webhook.target_url,
                 secret: webhook.secret,
-                headers: Vec::new(),
+                headers: store::registry::webhooks::parse_headers(webhook.headers.as_deref())
+                    .into_iter()
+                    .map(|h| (h.name, h.value))
+                    .collect(),
             }
         };
         found.insert(webhook.id, target);

@@ -1,10 +1,15 @@
-//! Stores (tenants): created from the command line or on first start, each with an admin key.
-//! There is no HTTP route and no body to read, so this resource is this one file.
+//! Stores (tenants): created from the command line or on first start, each with an admin key,
+//! and shown to any of their keys at `GET /v1/store`.
 
 use serde::Serialize;
 use sqlx::AnyPool;
 
-use crate::auth::{mint_key, Scopes};
+use http::StatusCode;
+
+use crate::auth::{mint_key, Caller, Scopes};
+use crate::error::ApiError;
+use crate::http_body;
+use crate::routes::HttpResponse;
 
 /// What `gateway store create` prints, and what a first start prints once.
 #[derive(Debug, Serialize)]
@@ -74,4 +79,26 @@ impl AdminKey {
             created_at: &self.created_at,
         }
     }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Shown {
+    id: String,
+    name: String,
+    created_at: String,
+}
+
+/// `GET /v1/store` → the caller's store; any valid key may ask.
+pub(crate) async fn show(db: &AnyPool, caller: &Caller) -> Result<HttpResponse, ApiError> {
+    let found = store::registry::stores::find(db, &caller.store_id).await?;
+    let store = found.ok_or(ApiError::NotFound("store"))?;
+    Ok(http_body::json(
+        StatusCode::OK,
+        &Shown {
+            id: store.id,
+            name: store.name,
+            created_at: store.created_at,
+        },
+    ))
 }

@@ -64,16 +64,23 @@ impl Gateway {
         None
     }
 
-    /// The exit status, within `limit`.
-    fn exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
+    /// Waits (20 s at most) for the gateway to exit, which must be a failure, and returns
+    /// everything it logged.
+    fn refused_start(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                return Some(status);
+                break status;
             }
+            assert!(Instant::now() < deadline, "the gateway did not exit");
             std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(!status.success(), "{status}");
+        let mut log = String::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) {
+            log.push_str(&line);
         }
-        None
+        log
     }
 }
 
@@ -119,14 +126,7 @@ fn sasl_without_its_credentials_is_refused_at_start() {
             "PLAIN",
         ],
     );
-    let status = gateway
-        .exit(Duration::from_secs(20))
-        .expect("the gateway exits");
-    assert!(!status.success());
-    let mut rest = String::new();
-    while let Ok(line) = gateway.lines.recv_timeout(Duration::from_secs(1)) {
-        rest.push_str(&line);
-    }
+    let rest = gateway.refused_start();
     assert!(rest.contains("--kafka-sasl-username"), "{rest}");
 }
 
@@ -159,13 +159,6 @@ fn the_ca_location_reaches_the_client() {
             "/nonexistent/kafka-ca.pem",
         ],
     );
-    let status = gateway
-        .exit(Duration::from_secs(20))
-        .expect("the gateway exits");
-    assert!(!status.success());
-    let mut rest = String::new();
-    while let Ok(line) = gateway.lines.recv_timeout(Duration::from_secs(1)) {
-        rest.push_str(&line);
-    }
+    let rest = gateway.refused_start();
     assert!(rest.contains("ssl.ca.location"), "{rest}");
 }

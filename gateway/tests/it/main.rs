@@ -7,12 +7,14 @@ mod harness;
 mod receiver;
 
 mod auth;
+mod contract;
 mod durability;
 mod hostile;
 mod idempotency;
 mod ingest;
 mod kafka;
 mod kafka_security;
+mod keys;
 mod loadtest;
 mod operations;
 mod processes;

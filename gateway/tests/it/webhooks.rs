@@ -143,6 +143,62 @@ on_both_stores! {
         assert!(text.contains("sluice_webhook_delivery_duration_seconds"), "{text}");
     }
 
+    async fn static_headers_go_with_every_delivery_and_are_never_read_back(gw: TestGateway) {
+        gw.event_type(order_type()).await;
+        let receiver = Receiver::start(Answer::Ok).await;
+        let hook = subscribe(&gw, json!({
+            "targetUrl": receiver.url, "types": ["custom_event.received"],
+            "headers": [{"name": "X-Collect-Token", "value": "tok 123"},
+                        {"name": "X-MOLTIN-SECRET-KEY", "value": "moltin-secret"}]
+        })).await;
+        let names = json!([{"name": "X-Collect-Token"}, {"name": "X-MOLTIN-SECRET-KEY"}]);
+        assert_eq!(hook["headers"], names);
+        let id = hook["id"].as_str().expect("id");
+        let read = gw.get(&format!("/v1/webhooks/{id}"), &gw.admin_key).await;
+        assert_eq!(read.body["headers"], names);
+        assert!(!read.body.to_string().contains("moltin-secret"), "{}", read.body);
+
+        post_order(&gw, "hdr@example.com", "o-1", 1.0).await;
+        let first = receiver.wait_for(1, WAIT, |_| true).await;
+        assert_eq!(first[0].header("x-collect-token"), "tok 123");
+        assert_eq!(first[0].header("x-moltin-secret-key"), "moltin-secret");
+        // Beside the signature, not instead of it.
+        let verifier = standardwebhooks::Webhook::new(hook["secret"].as_str().expect("secret"))
+            .expect("secret parses");
+        verifier.verify(&first[0].body, &first[0].headers).expect("still signed");
+
+        // Removed with null: the next delivery carries none.
+        let patched = gw.call(Method::PATCH, &format!("/v1/webhooks/{id}"), Some(&gw.admin_key),
+            Some(&json!({"headers": null}))).await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+        assert_eq!(patched.body["headers"], json!([]));
+        post_order(&gw, "hdr@example.com", "o-2", 2.0).await;
+        let both = receiver.wait_for(2, WAIT, |_| true).await;
+        assert_eq!(both[1].header("x-collect-token"), "");
+
+        // Every wrong shape is a 422 naming its place.
+        let six: Vec<Value> = (0..6).map(|i| json!({"name": format!("X-H{i}"), "value": "v"})).collect();
+        for (headers, path) in [
+            (json!(six), "/headers"),
+            (json!([{"name": "webhook-signature", "value": "v1,forged"}]), "/headers/0/name"),
+            (json!([{"name": "Content-Type", "value": "text/plain"}]), "/headers/0/name"),
+            (json!([{"name": "Host", "value": "elsewhere"}]), "/headers/0/name"),
+            (json!([{"name": "X Bad", "value": "v"}]), "/headers/0/name"),
+            (json!([{"name": "X-Inject", "value": "a\r\nX-Evil: 1"}]), "/headers/0/value"),
+            (json!([{"name": "X-A", "value": "1"}, {"name": "x-a", "value": "2"}]), "/headers/1/name"),
+            (json!([{"name": "X-A"}]), "/headers/0/value"),
+            (json!([{"name": "X-A", "value": "v", "extra": 1}]), "/headers/0/extra"),
+            (json!({"name": "X-A", "value": "v"}), "/headers"),
+            (json!([{"name": "X-Long", "value": "v".repeat(1025)}]), "/headers/0/value"),
+        ] {
+            let reply = gw.post("/v1/webhooks", &gw.admin_key,
+                json!({"targetUrl": receiver.url, "headers": headers})).await;
+            reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(reply.violation_paths().contains(&path.to_owned()),
+                "{headers}: {:?}", reply.violation_paths());
+        }
+    }
+
     async fn a_failing_receiver_gets_the_event_again(gw: TestGateway) {
         gw.event_type(order_type()).await;
         let receiver = Receiver::scripted(vec![Answer::Status(500), Answer::Status(503)], Answer::Ok).await;
@@ -390,6 +446,10 @@ on_both_stores! {
         assert_eq!(chosen.body["type"], "webhook.disabled");
         gw.post(&format!("/v1/webhooks/{id}/test"), &gw.admin_key, json!({"type": "nope"})).await
             .problem(StatusCode::UNPROCESSABLE_ENTITY);
+        // A body that is there must be JSON: whitespace alone is not (found by Schemathesis).
+        gw.call_raw(Method::POST, &format!("/v1/webhooks/{id}/test"), Some(&gw.admin_key), "application/json", " ")
+            .await
+            .problem(StatusCode::BAD_REQUEST);
         gw.call(Method::POST, "/v1/webhooks/unknown/test", Some(&gw.admin_key), None).await
             .problem(StatusCode::NOT_FOUND);
     }

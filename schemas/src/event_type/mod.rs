@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use field::{Field, FieldOption, FieldType};
 pub use names::{Alias, FieldId};
-pub use webhook::WebhookHeader;
+pub use webhook::{read_header_list, WebhookHeader};
 
 /// A validated creation body. Build it with [`EventTypeDefinition::parse`]; serde is for
 /// storing it and echoing it back, with absent optional properties left out.

@@ -61,13 +61,19 @@ pub(super) fn read_headers(
         }
         return Vec::new();
     }
-    let Some(items) = r.array(KEY, false) else {
-        return Vec::new();
-    };
+    read_header_list(r, KEY).unwrap_or_default()
+}
+
+/// A list of static headers sent with every delivery, under `key` (a send type's
+/// `webhookHeaders`, a subscription's `headers`): at most 5, each a valid HTTP token not set by
+/// Sluice itself, names unique ignoring case, values of visible ASCII and spaces. None when
+/// absent.
+pub fn read_header_list(r: &mut ObjectReader<'_, '_>, key: &str) -> Option<Vec<WebhookHeader>> {
+    let items = r.array(key, false)?;
     if items.len() > MAX_HEADERS {
-        r.violate(KEY, format!("must contain at most {MAX_HEADERS} headers"));
+        r.violate(key, format!("must contain at most {MAX_HEADERS} headers"));
     }
-    let base = r.child_path(KEY);
+    let base = r.child_path(key);
     let mut headers = Vec::with_capacity(items.len());
     let mut seen: Vec<String> = Vec::with_capacity(items.len());
     for (k, item) in items.iter().enumerate() {
@@ -76,7 +82,7 @@ pub(super) fn read_headers(
             headers.push(header);
         }
     }
-    headers
+    Some(headers)
 }
 
 fn read_header(

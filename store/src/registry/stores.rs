@@ -12,14 +12,23 @@ pub async fn create(
     first_key: NewApiKey<'_>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
+    insert(&mut tx, id, name, first_key).await?;
+    tx.commit().await
+}
+
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    name: &str,
+    first_key: NewApiKey<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(name)
         .bind(first_key.created_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    api_keys::insert(&mut tx, first_key).await?;
-    tx.commit().await
+    api_keys::insert(tx, first_key).await
 }
 
 /// Creates the store only when there is none yet, and says whether it did. Gateways starting
@@ -44,13 +53,7 @@ pub async fn create_first(
     if count > 0 {
         return Ok(false);
     }
-    sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(name)
-        .bind(first_key.created_at)
-        .execute(&mut *tx)
-        .await?;
-    api_keys::insert(&mut tx, first_key).await?;
+    insert(&mut tx, id, name, first_key).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -64,4 +67,20 @@ pub async fn count(db: &AnyPool) -> Result<i64, sqlx::Error> {
         .fetch_one(db)
         .await?;
     Ok(count)
+}
+
+/// A store as `GET /v1/store` shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Store {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// The store with this id.
+pub async fn find(db: &AnyPool, id: &str) -> Result<Option<Store>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, created_at FROM stores WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }

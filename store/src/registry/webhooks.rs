@@ -3,6 +3,7 @@
 //! `crate::webhooks`. Reading, listing, counting and deleting (with the subscription's
 //! deliveries) are the shared functions of [`super`], for [`Webhook`].
 
+use schemas::WebhookHeader;
 use serde::Serialize;
 use sqlx::{AnyPool, FromRow};
 
@@ -62,9 +63,39 @@ pub struct Webhook {
     pub status: WebhookStatus,
     #[serde(skip_serializing_if = "Filter::is_empty")]
     pub filter: Filter,
+    /// The static headers' names: their values may be secrets, so they are never read back.
+    pub headers: Vec<HeaderName>,
     pub failing_since: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A static header as answered: its name only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeaderName {
+    pub name: String,
+}
+
+/// The names of stored headers.
+pub fn header_names(headers: &[WebhookHeader]) -> Vec<HeaderName> {
+    headers
+        .iter()
+        .map(|h| HeaderName {
+            name: h.name.clone(),
+        })
+        .collect()
+}
+
+/// Headers as stored: a JSON array, or NULL for none.
+pub fn stored_headers(headers: &[WebhookHeader]) -> Option<String> {
+    (!headers.is_empty()).then(|| serde_json::to_string(headers).unwrap_or_default())
+}
+
+/// Headers from their stored form; a row written before headers existed has none.
+pub fn parse_headers(stored: Option<&str>) -> Vec<WebhookHeader> {
+    stored
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
 }
 
 /// The properties a change sets; None leaves one as it is.
@@ -76,6 +107,8 @@ pub struct WebhookPatch {
     pub secret: Option<String>,
     /// Some(empty) clears the filter.
     pub filter: Option<Filter>,
+    /// Some(empty) removes every header.
+    pub headers: Option<Vec<WebhookHeader>>,
 }
 
 /// A webhooks row as the database hands it over.
@@ -89,6 +122,7 @@ pub struct WebhookRow {
     /// 0 or 1: booleans are integers in both engines' shared SQL.
     is_active: i64,
     status: String,
+    headers: Option<String>,
     failing_since: Option<String>,
     created_at: String,
     updated_at: String,
@@ -97,7 +131,7 @@ pub struct WebhookRow {
 impl Owned for Webhook {
     const TABLE: &'static str = "webhooks";
     const COLUMNS: &'static str = "id, target_url, types, filter_integration_id, filter_alias, \
-         is_active, status, failing_since, created_at, updated_at";
+         is_active, status, headers, failing_since, created_at, updated_at";
     const CHILDREN: Option<(&'static str, &'static str)> = Some(("deliveries", "webhook_id"));
     type Row = WebhookRow;
 
@@ -118,6 +152,7 @@ impl Owned for Webhook {
                 integration_id: row.filter_integration_id,
                 alias: row.filter_alias,
             },
+            headers: header_names(&parse_headers(row.headers.as_deref())),
             failing_since: row.failing_since,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -134,17 +169,18 @@ fn stored_types(kinds: &[EventKind]) -> String {
         .join(" ")
 }
 
-/// Stores a new subscription of the store with its signing secret.
+/// Stores a new subscription of the store with its signing secret and static headers.
 pub async fn insert(
     db: &AnyPool,
     store_id: &str,
     webhook: &Webhook,
     secret: &str,
+    headers: &[WebhookHeader],
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO webhooks (id, store_id, target_url, types, filter_integration_id, \
-         filter_alias, is_active, status, secret, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         filter_alias, is_active, status, secret, created_at, updated_at, headers) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&webhook.id)
     .bind(store_id)
@@ -157,6 +193,7 @@ pub async fn insert(
     .bind(secret)
     .bind(&webhook.created_at)
     .bind(&webhook.updated_at)
+    .bind(stored_headers(headers))
     .execute(db)
     .await?;
     Ok(())
@@ -182,7 +219,9 @@ pub async fn update(
          status = CASE WHEN $6 = 1 THEN '{ENABLED}' ELSE status END, \
          failing_since = CASE WHEN $6 = 1 AND (status = '{DISABLED}' OR is_active = 0) \
              THEN NULL ELSE failing_since END, \
-         secret = COALESCE($7, secret), updated_at = $8 WHERE id = $9 AND store_id = $10"
+         secret = COALESCE($7, secret), updated_at = $8, \
+         headers = CASE WHEN $11 = 1 THEN $12 ELSE headers END \
+         WHERE id = $9 AND store_id = $10"
     ))
     .bind(&patch.target_url)
     .bind(patch.types.as_deref().map(stored_types))
@@ -194,6 +233,8 @@ pub async fn update(
     .bind(now)
     .bind(id)
     .bind(store_id)
+    .bind(i64::from(patch.headers.is_some()))
+    .bind(patch.headers.as_deref().and_then(stored_headers))
     .execute(db)
     .await?
     .rows_affected();

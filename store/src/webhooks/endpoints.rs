@@ -19,6 +19,9 @@ pub struct WebhookTarget {
     pub is_active: i64,
     /// [`ENABLED`] or [`DISABLED`].
     pub status: String,
+    /// Static headers sent with every delivery, as stored (see
+    /// [`crate::registry::webhooks::parse_headers`]).
+    pub headers: Option<String>,
 }
 
 /// These subscriptions (those that still exist).
@@ -30,7 +33,7 @@ pub async fn webhook_targets(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT id, target_url, secret, is_active, status FROM webhooks WHERE id IN ({})",
+        "SELECT id, target_url, secret, is_active, status, headers FROM webhooks WHERE id IN ({})",
         list_placeholders(1, ids.len())
     );
     let mut query = sqlx::query_as::<_, WebhookTarget>(&sql);

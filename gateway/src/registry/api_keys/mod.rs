@@ -1,10 +1,12 @@
-//! `POST /v1/api-keys`, and the stored keys that authentication reads.
+//! `POST`/`GET /v1/api-keys`, `DELETE /v1/api-keys/{id}`, and the stored keys that
+//! authentication reads.
 
 mod input;
 
 use http::StatusCode;
 use serde::Serialize;
 use sqlx::AnyPool;
+use store::registry::api_keys::Deleted;
 
 use super::Request;
 use crate::auth::{mint_key, Caller, Scope, Scopes};
@@ -30,6 +32,10 @@ struct CreatedKey<'a> {
     key: &'a str,
 }
 
+/// Most keys a store holds: the list is answered whole, and a leaked admin key must not be able
+/// to mint keys without bound.
+const MAX_KEYS_PER_STORE: i64 = 100;
+
 /// `POST /v1/api-keys {name, scopes[]}` → 201 with the key shown once. A key can only grant
 /// scopes its creator holds, so `apiKeys:write` never escalates.
 pub(crate) async fn create(
@@ -45,6 +51,11 @@ pub(crate) async fn create(
         .find(|scope| asked.scopes.contains(*scope) && !caller.scopes.contains(*scope))
     {
         return Err(ApiError::Forbidden(lacking.as_str()));
+    }
+    if store::registry::api_keys::count(&state.db, &caller.store_id).await? >= MAX_KEYS_PER_STORE {
+        return Err(ApiError::Conflict(format!(
+            "the store holds {MAX_KEYS_PER_STORE} keys, the most it may; delete one first"
+        )));
     }
     let key = mint_key();
     store::registry::api_keys::create(
@@ -68,6 +79,77 @@ pub(crate) async fn create(
             key: &key.presented,
         },
     ))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedKey {
+    id: String,
+    name: String,
+    scopes: Vec<&'static str>,
+    created_at: String,
+    /// Up to about ten seconds late: uses are written in the background.
+    last_used_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Listed {
+    results: Vec<ListedKey>,
+}
+
+/// `GET /v1/api-keys` → the store's keys, oldest first, never a secret or its hash.
+pub(crate) async fn list(state: &AppState, caller: &Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::ApiKeysWrite)?;
+    let keys = store::registry::api_keys::list(&state.db, &caller.store_id).await?;
+    let results = keys
+        .into_iter()
+        .map(|key| ListedKey {
+            scopes: Scopes::from_stored(&key.scopes).names(),
+            id: key.id,
+            name: key.name,
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+        })
+        .collect();
+    Ok(http_body::json(StatusCode::OK, &Listed { results }))
+}
+
+/// `DELETE /v1/api-keys/{id}` → 204; this gateway refuses the key at once, every other one
+/// within the key cache's lifetime (5 s). A store's last key that can manage keys stays (409):
+/// without it no key could be made again.
+pub(crate) async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::ApiKeysWrite)?;
+    let outcome = store::registry::api_keys::delete_unless_last(
+        &state.db,
+        &caller.store_id,
+        id,
+        Scope::ApiKeysWrite.as_str(),
+    )
+    .await?;
+    match outcome {
+        Deleted::Deleted => {
+            state.keys.forget(id);
+            Ok(http_body::empty(StatusCode::NO_CONTENT))
+        }
+        Deleted::NotFound => Err(ApiError::NotFound("API key")),
+        Deleted::LastHolder => Err(ApiError::Conflict(format!(
+            "this is the store's last key holding {}; create another such key before deleting it",
+            Scope::ApiKeysWrite.as_str()
+        ))),
+    }
+}
+
+/// Writes `lastUsedAt` for the keys this gateway saw used since the last call.
+pub(crate) async fn record_uses(state: &AppState) -> Result<(), sqlx::Error> {
+    let used = state.keys.take_used();
+    if used.is_empty() {
+        return Ok(());
+    }
+    store::registry::api_keys::mark_used(&state.db, &used, &store::clock::now()).await
 }
 
 /// The key with this id, if any.

@@ -18,7 +18,8 @@ pub(crate) fn test_kind(
     headers: &HeaderMap,
     mut buf: Vec<u8>,
 ) -> Result<Option<EventKind>, ApiError> {
-    if buf.iter().all(u8::is_ascii_whitespace) {
+    // No body at all asks for the default; anything else must be the JSON object.
+    if buf.is_empty() {
         return Ok(None);
     }
     if !http_body::is_json(headers) {

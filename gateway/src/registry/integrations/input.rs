@@ -57,7 +57,8 @@ pub(crate) fn patch_integration(value: &schemas::Value<'_>) -> Result<PatchInteg
 
 fn read_properties(reader: &mut ObjectReader<'_, '_>, creating: bool) -> PatchIntegration {
     let read = PatchIntegration {
-        name: reader.string("name", creating, 255),
+        // Optional on a patch, but never empty, as on a create.
+        name: reader.text("name", creating, 1, 255),
         description: reader.string("description", false, 2048),
         color: reader.string("color", false, 32),
         image_uri: reader.string("imageUri", false, 2048),

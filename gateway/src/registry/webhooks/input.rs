@@ -20,6 +20,8 @@ pub(crate) struct NewWebhook {
     /// The secret the user chose, if any.
     pub secret: Option<String>,
     pub filter: Filter,
+    /// Static headers sent with every delivery.
+    pub headers: Vec<schemas::WebhookHeader>,
 }
 
 /// A new subscription: `targetUrl` is required; it is active and receives every type unless
@@ -35,6 +37,7 @@ pub(crate) fn new_webhook(
         is_active: read.is_active.unwrap_or(true),
         secret: read.secret,
         filter: read.filter.unwrap_or_default(),
+        headers: read.headers.unwrap_or_default(),
     })
 }
 
@@ -77,6 +80,11 @@ fn read_properties(
         Some(value) if is_null(value) => read.filter = Some(Filter::default()),
         Some(value) => read.filter = read_filter(value, reader),
     }
+    // `headers: null` (or []) removes them all.
+    read.headers = match reader.value("headers") {
+        Some(value) if is_null(value) => Some(Vec::new()),
+        _ => schemas::read_header_list(reader, "headers"),
+    };
     read
 }
 

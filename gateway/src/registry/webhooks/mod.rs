@@ -65,12 +65,20 @@ pub(crate) async fn create(
         is_active: asked.is_active,
         status: WebhookStatus::Enabled,
         filter: asked.filter,
+        headers: webhooks::header_names(&asked.headers),
         failing_since: None,
         created_at: now.clone(),
         updated_at: now,
     };
     let secret = asked.secret.unwrap_or_else(generate_secret);
-    webhooks::insert(&state.db, &caller.store_id, &webhook, &secret).await?;
+    webhooks::insert(
+        &state.db,
+        &caller.store_id,
+        &webhook,
+        &secret,
+        &asked.headers,
+    )
+    .await?;
     let created = Created {
         webhook: &webhook,
         secret: &secret,

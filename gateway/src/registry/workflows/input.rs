@@ -67,7 +67,8 @@ pub(crate) fn patch_workflow(value: &schemas::Value<'_>) -> Result<PatchWorkflow
 
 fn read_properties(reader: &mut ObjectReader<'_, '_>, creating: bool) -> PatchWorkflow {
     let mut read = PatchWorkflow {
-        name: reader.string("name", creating, 255),
+        // Optional on a patch, but never empty, as on a create.
+        name: reader.text("name", creating, 1, 255),
         ..PatchWorkflow::default()
     };
     if let Some(status) = reader.string("status", false, 16) {
@@ -76,7 +77,8 @@ fn read_properties(reader: &mut ObjectReader<'_, '_>, creating: bool) -> PatchWo
             reader.violate("status", "must be active or paused");
         }
     }
-    match reader.value("trigger") {
+    // `null` means absent, as everywhere.
+    match reader.value("trigger").filter(|v| !is_null(v)) {
         None if creating => reader.violate("trigger", "is required"),
         None => {}
         Some(value) => {
@@ -120,7 +122,15 @@ fn read_action(
     let mut reader = ObjectReader::new(value, path, violations)?;
     let kind = reader.string("type", true, 32);
     let send_type = match kind.as_deref() {
-        Some("setContactFields") => None,
+        Some("setContactFields") => {
+            if reader.has("customEventTypeId") {
+                reader.violate(
+                    "customEventTypeId",
+                    "only a sendCustomEvent action names a type",
+                );
+            }
+            None
+        }
         Some("sendCustomEvent") => Some(reader.string("customEventTypeId", true, 64)),
         Some(_) => {
             reader.violate("type", "must be setContactFields or sendCustomEvent");
