@@ -15,13 +15,18 @@ apt_install() {
     apt-get install -y -qq "$1" >/dev/null
 }
 
-# What the build links and the test servers' certificates need: OpenSSL for librdkafka's TLS
-# and SASL (SCRAM), pkg-config to find it, and the openssl command.
+# What the build links and the tests use besides the servers: OpenSSL for librdkafka's TLS and
+# SASL (SCRAM), pkg-config to find it, the openssl command (test certificates), socat (the TLS
+# terminator a Kafka test puts in front of tansu, which speaks plaintext only), and Python.
 ensure_build_packages() {
     local package
-    for package in libssl-dev pkg-config openssl; do
+    for package in libssl-dev pkg-config openssl socat; do
         dpkg -s "$package" >/dev/null 2>&1 || apt_install "$package" "$package"
     done
+    # The test scripts' glue (free ports, the API reference, the live Prometheus test, the
+    # validators' virtualenvs) is Python.
+    command -v python3 >/dev/null || apt_install python3 Python
+    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv "Python's venv"
 }
 
 ensure_postgres() {

@@ -13,7 +13,7 @@
 # Tunable: SCHEMATHESIS_MAX_EXAMPLES (per operation, default 100), SCHEMATHESIS_MAX_TIME
 # (seconds for the whole run, default 150), SCHEMATHESIS_SEED (default 1), SCHEMATHESIS_ARGS
 # (more `schemathesis run` arguments, e.g. `--exclude-operation-id getOpenApiDocument`), and
-# SLUICE_TOOLS_DIR (default ~/.cache/sluice-tools; the virtualenv is its venv/). Needs python3,
+# SLUICE_TOOLS_DIR (default ~/.cache/sluice-tools; the virtualenv is its schemathesis/). Needs python3,
 # unshare and ip (util-linux and iproute2); python3-venv and iproute2 are installed from
 # Debian's packages when missing.
 
@@ -22,12 +22,14 @@ declare -F apt_install >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/post
 
 SCHEMATHESIS_VERSION=4.32.5
 
+# A virtualenv of its own: the deploy validators' (scripts/deploy.sh) pin other versions of
+# shared dependencies (jsonschema), and one install must not break the other.
 schemathesis_venv() {
-    echo "${SLUICE_TOOLS_DIR:-$HOME/.cache/sluice-tools}/venv"
+    echo "${SLUICE_TOOLS_DIR:-$HOME/.cache/sluice-tools}/schemathesis"
 }
 
-# Creates the shared virtualenv (other tools install into it too) and installs the pinned
-# Schemathesis into it, unless it is there already.
+# Creates the virtualenv and installs the pinned Schemathesis into it, unless it is there
+# already.
 ensure_schemathesis() {
     local venv
     venv=$(schemathesis_venv)
@@ -58,11 +60,18 @@ run_schemathesis() {
     fi
     ensure_schemathesis || return 1
     command -v ip >/dev/null || apt_install iproute2 ip || return 1
-    if ! unshare --net true 2>/dev/null; then
-        echo "run_schemathesis: needs a network namespace of its own (unshare --net, as root)" >&2
-        return 1
+    # As root, a network namespace of its own; elsewhere, inside a user namespace too (where
+    # the kernel allows them: most desktops, not every container).
+    local namespace=(unshare --net)
+    if ! "${namespace[@]}" true 2>/dev/null; then
+        namespace=(unshare --user --map-root-user --net)
+        if ! "${namespace[@]}" true 2>/dev/null; then
+            echo "run_schemathesis: needs a network namespace of its own (unshare --net as root," \
+                "or user namespaces)" >&2
+            return 1
+        fi
     fi
-    unshare --net -- bash -c 'source "$1" && _schemathesis_sandboxed "$2" "$3"' \
+    "${namespace[@]}" -- bash -c 'source "$1" && _schemathesis_sandboxed "$2" "$3"' \
         _ "$root/scripts/schemathesis.sh" "$root" "$bin_dir" </dev/null
 }
 

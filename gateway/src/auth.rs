@@ -225,6 +225,13 @@ impl KeyCache {
         self.used.remove(id);
     }
 
+    /// Forgets keys not asked for within the cache's lifetime, so keys created, used and
+    /// deleted over months do not pile up here; called periodically.
+    pub(crate) fn forget_stale(&self) {
+        self.keys
+            .retain(|_, cached| cached.fetched.elapsed() < CACHE_TTL);
+    }
+
     /// The keys used since the last call.
     pub(crate) fn take_used(&self) -> Vec<String> {
         let ids: Vec<String> = self.used.iter().map(|entry| entry.key().clone()).collect();
@@ -258,6 +265,8 @@ impl KeyCache {
             }
         }
         let Some(key) = api_keys::find(db, id).await? else {
+            // Deleted (perhaps by another gateway): nothing of it stays here.
+            self.keys.remove(id);
             return Err(ApiError::Unauthorized);
         };
         let hash = decode_hex(&key.secret_hash).ok_or_else(|| {

@@ -181,6 +181,7 @@ async fn housekeeping(state: state::AppState, stop: CancellationToken) {
             }
             _ = every.tick() => {
                 state.limits.forget_idle();
+                state.keys.forget_stale();
                 if let Err(error) = ingest::sweep_idempotency_keys(&state.db).await {
                     tracing::warn!(%error, "sweeping expired idempotency keys failed");
                 }

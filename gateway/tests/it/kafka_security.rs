@@ -1,17 +1,19 @@
-//! Kafka connection security reaching the client, against real peers: a tansu broker that
-//! requires SASL (SCRAM) authentication, and a TCP listener that reads what a TLS client sends.
-//! tansu 0.6 does not serve TLS and cannot be given a user before authentication is required
-//! (its users live in the storage the broker guards), so what stays untested here is a
-//! successful TLS session and a successful SCRAM login; the flags are shown to produce a real
-//! SCRAM exchange and a real TLS handshake.
+//! Kafka connection security against real peers: events through a verified TLS session (a TLS
+//! terminator in front of tansu, which speaks plaintext only), a tansu broker that requires
+//! SASL (SCRAM) authentication, and a TCP listener that reads what a TLS client sends. tansu 0.6
+//! cannot be given a user before authentication is required (its users live in the storage
+//! the broker guards), so a successful SCRAM login stays untested: the flags are shown to
+//! produce a real SCRAM exchange, which the broker answers "unknown-user".
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::harness::binary;
-use crate::processes::OwnBroker;
+use crate::harness::{binary, wait_until, Backend, TestGateway};
+use crate::processes::{free_port, OwnBroker};
+use crate::webhooks::{order_type, post_order};
 
 /// A gateway in Kafka mode started with `flags`; its log lines arrive on `lines`.
 struct Gateway {
@@ -135,12 +137,20 @@ fn tls_is_spoken_to_the_brokers() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
     let address = listener.local_addr().expect("address").to_string();
     let _gateway = Gateway::start(&address, &["--kafka-security-protocol", "ssl"]);
-    listener.set_nonblocking(false).expect("blocking listener");
-    let (mut peer, _) = listener.accept().expect("the client connects");
-    peer.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut record = [0u8; 6];
-    peer.read_exact(&mut record)
+    // Accepted on a thread, so a gateway that never connects fails the test instead of
+    // hanging it.
+    let (send, first_bytes) = mpsc::channel();
+    std::thread::spawn(move || {
+        let read = listener.accept().and_then(|(mut peer, _)| {
+            peer.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let mut record = [0u8; 6];
+            peer.read_exact(&mut record).map(|()| record)
+        });
+        let _ = send.send(read);
+    });
+    let record = first_bytes
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the client connects within 20 s")
         .expect("the client's first bytes");
     // A TLS handshake record (22) whose first message is a ClientHello (1).
     assert_eq!(record[0], 22, "handshake record: {record:?}");
@@ -161,4 +171,132 @@ fn the_ca_location_reaches_the_client() {
     );
     let rest = gateway.refused_start();
     assert!(rest.contains("ssl.ca.location"), "{rest}");
+}
+
+/// A throw-away certificate authority and a certificate it signs for 127.0.0.1, made with the
+/// openssl command in `dir`; returns (authority, certificate, key).
+fn certificates(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kafka-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "broker.key",
+        "-out",
+        "broker.csr",
+    ]);
+    std::fs::write(dir.join("broker.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "broker.ext",
+        "-out",
+        "broker.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("broker.pem"),
+        dir.join("broker.key"),
+    )
+}
+
+/// A process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TLS session end to end. tansu speaks plaintext only, so a TLS terminator (socat, with a
+/// certificate signed by a throw-away authority) stands in front of it, and it is the only
+/// address the broker advertises: every connection the clients make, bootstrap and broker
+/// alike, is TLS, verified against `--kafka-ca-location` (hostname included). A gateway
+/// publishes through it and its in-process consumer reads the event back through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_travel_over_verified_tls_to_the_broker_and_back() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (ca, cert, key) = certificates(dir.path());
+    let tls_port = free_port();
+    let broker = OwnBroker::start_advertising(Some(tls_port), &[]).await;
+    let listen = format!(
+        "OPENSSL-LISTEN:{tls_port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+        cert.display(),
+        key.display()
+    );
+    let _proxy = Killed(
+        Command::new("socat")
+            .args([listen, format!("TCP:{}", broker.brokers)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("socat (scripts/test installs it)"),
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "the TLS terminator to listen",
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", tls_port))
+                .await
+                .ok()
+                .map(drop)
+        },
+    )
+    .await;
+    let topic = format!("tls-{}", uuid::Uuid::new_v4().simple());
+    let gw = TestGateway::start_with(Backend::Sqlite, move |config| {
+        config.queue = gateway::QueueKind::Kafka;
+        config.with_consumer = Some(true);
+        config.kafka.kafka_brokers = format!("127.0.0.1:{tls_port}");
+        config.kafka.kafka_security_protocol = queue::kafka::SecurityProtocol::Ssl;
+        config.kafka.kafka_ca_location = Some(ca);
+        config.kafka_topic = topic;
+    })
+    .await;
+    gw.event_type(order_type()).await;
+    post_order(&gw, "tls@example.com", "o-1", 9.5).await;
+    let activities = gw.activities_eventually("tls@example.com", 1).await;
+    assert_eq!(activities[0]["fields"]["orderId"], "o-1");
 }

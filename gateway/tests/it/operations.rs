@@ -191,9 +191,14 @@ async fn gateways_starting_together_create_one_first_store() {
         })
         .collect();
     crate::harness::wait_until(Duration::from_secs(20), "every start to wait", || async {
+        // This lock only, in this database: a 64-bit key is classid (high half) and objid.
         let waiting: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         )
+        .bind(lock >> 32)
+        .bind(lock & 0xffff_ffff)
         .fetch_one(&db)
         .await
         .expect("pg_locks");

@@ -122,20 +122,24 @@ impl OwnBroker {
 
     /// With `extra` broker flags, e.g. `--authentication`.
     pub async fn start_with(extra: &[&str]) -> OwnBroker {
+        OwnBroker::start_advertising(None, extra).await
+    }
+
+    /// Advertising `advertised` (a port of a proxy in front of it) to clients instead of its
+    /// own port, when given.
+    pub async fn start_advertising(advertised: Option<u16>, extra: &[&str]) -> OwnBroker {
         let bin = std::env::var("SLUICE_TEST_TANSU")
             .expect("SLUICE_TEST_TANSU is not set: run the tests with ./scripts/test");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{}", advertised.unwrap_or(port));
         let child = Command::new(bin)
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "memory://tansu/"])
             .args(extra)

@@ -183,6 +183,7 @@ on_both_stores! {
             (json!([{"name": "webhook-signature", "value": "v1,forged"}]), "/headers/0/name"),
             (json!([{"name": "Content-Type", "value": "text/plain"}]), "/headers/0/name"),
             (json!([{"name": "Host", "value": "elsewhere"}]), "/headers/0/name"),
+            (json!([{"name": "X-Sluice-Event", "value": "forged"}]), "/headers/0/name"),
             (json!([{"name": "X Bad", "value": "v"}]), "/headers/0/name"),
             (json!([{"name": "X-Inject", "value": "a\r\nX-Evil: 1"}]), "/headers/0/value"),
             (json!([{"name": "X-A", "value": "1"}, {"name": "x-a", "value": "2"}]), "/headers/1/name"),

@@ -56,8 +56,9 @@ const OWNED: &[(&str, &str)] = &[
     ),
 ];
 
-/// How the brokers are reached, shared by `gateway` and `consumer`.
-#[derive(Debug, Clone, clap::Args)]
+/// How the brokers are reached, shared by `gateway` and `consumer`. Its `Debug` shows neither
+/// the password nor option values.
+#[derive(Clone, clap::Args)]
 pub struct ConnectionArgs {
     /// Kafka bootstrap servers, `host:port,…`.
     #[arg(long, env = "SLUICE_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
@@ -82,6 +83,23 @@ pub struct ConnectionArgs {
     /// `debug=broker,security` hold commas), e.g. `ssl.certificate.location=/etc/sluice/client.pem`.
     #[arg(long, env = "SLUICE_KAFKA_OPTIONS", value_delimiter = ';')]
     pub kafka_option: Vec<KafkaOption>,
+}
+
+impl std::fmt::Debug for ConnectionArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionArgs")
+            .field("kafka_brokers", &self.kafka_brokers)
+            .field("kafka_security_protocol", &self.kafka_security_protocol)
+            .field("kafka_sasl_mechanism", &self.kafka_sasl_mechanism)
+            .field("kafka_sasl_username", &self.kafka_sasl_username)
+            .field(
+                "kafka_sasl_password",
+                &self.kafka_sasl_password.as_ref().map(|_| "…"),
+            )
+            .field("kafka_ca_location", &self.kafka_ca_location)
+            .field("kafka_option", &self.kafka_option)
+            .finish()
+    }
 }
 
 /// `security.protocol` as librdkafka names it.
@@ -137,35 +155,51 @@ impl SaslMechanism {
     }
 }
 
-/// One `--kafka-option key=value`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `--kafka-option key=value`. Its value may be a secret (`ssl.key.password`, an inline
+/// PEM key), so neither `Debug` nor an error message ever shows it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaOption {
     pub key: String,
     pub value: String,
 }
 
-impl FromStr for KafkaOption {
-    type Err = String;
+impl std::fmt::Debug for KafkaOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}=…", self.key)
+    }
+}
 
+impl FromStr for KafkaOption {
+    type Err = &'static str;
+
+    /// Only splits: the name is checked by [`ConnectionArgs::connection`], whose errors name
+    /// the key alone (a parse error would echo the whole argument, value included).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (key, value) = s
-            .split_once('=')
-            .ok_or_else(|| format!("`{s}` is not key=value"))?;
-        let key = key.trim();
-        if key.is_empty()
-            || !key
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
-        {
-            return Err(format!("`{key}` is not a librdkafka setting name"));
-        }
-        if let Some((_, owner)) = OWNED.iter().find(|(owned, _)| *owned == key) {
-            return Err(format!("`{key}` cannot be set here: {owner}"));
-        }
+        let (key, value) = s.split_once('=').ok_or("expected key=value")?;
         Ok(KafkaOption {
-            key: key.to_owned(),
+            key: key.trim().to_owned(),
             value: value.to_owned(),
         })
+    }
+}
+
+impl KafkaOption {
+    fn check(&self) -> Result<(), ConnectionError> {
+        let key = self.key.as_str();
+        let well_formed = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_');
+        if !well_formed {
+            return Err(ConnectionError::OptionName(key.to_owned()));
+        }
+        match OWNED.iter().find(|(owned, _)| *owned == key) {
+            Some((_, owner)) => Err(ConnectionError::OptionOwned {
+                key: key.to_owned(),
+                owner,
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -181,10 +215,14 @@ pub enum ConnectionError {
     CaUnused(&'static str),
     #[error("--kafka-brokers is empty")]
     NoBrokers,
+    #[error("--kafka-option `{0}` is not a librdkafka setting name")]
+    OptionName(String),
+    #[error("--kafka-option `{key}` cannot be set here: {owner}")]
+    OptionOwned { key: String, owner: &'static str },
 }
 
 /// Validated settings every client of one binary starts from. Its `Debug` leaves the password
-/// out, so it can be logged.
+/// and option values out, so it can be logged.
 #[derive(Clone)]
 pub struct Connection {
     brokers: String,
@@ -272,6 +310,9 @@ impl ConnectionArgs {
                 return Err(ConnectionError::CaUnused(protocol.name()));
             }
             settings.push(("ssl.ca.location", ca.display().to_string()));
+        }
+        for option in &self.kafka_option {
+            option.check()?;
         }
         Ok(Connection {
             brokers: self.kafka_brokers.clone(),
@@ -407,17 +448,50 @@ mod tests {
             &["--kafka-sasl-mechanism=GSSAPI"],
             &["--kafka-sasl-mechanism=plain"],
             &["--kafka-option=no-equals-sign"],
-            &["--kafka-option==value"],
-            &["--kafka-option=Bad Key=1"],
-            // Durability and dedicated flags cannot be overridden through options.
-            &["--kafka-option=acks=1"],
-            &["--kafka-option=enable.idempotence=false"],
-            &["--kafka-option=enable.auto.offset.store=true"],
-            &["--kafka-option=sasl.password=x"],
-            &["--kafka-option=bootstrap.servers=elsewhere:9092"],
-            &["--kafka-option=linger.ms=100"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn options_naming_what_sluice_owns_are_refused_without_showing_their_value() {
+        for bad in [
+            "=value",
+            "Bad Key=1",
+            // Durability and dedicated flags cannot be overridden through options.
+            "acks=1",
+            "enable.idempotence=false",
+            "enable.auto.offset.store=true",
+            "sasl.password=hunter2",
+            "bootstrap.servers=elsewhere:9092",
+            "linger.ms=100",
+        ] {
+            let flag = format!("--kafka-option={bad}");
+            let error = parse(&[&flag])
+                .expect("parses")
+                .connection()
+                .expect_err(bad);
+            let (key, value) = bad.split_once('=').expect("key=value");
+            let shown = error.to_string();
+            assert!(shown.contains(key.trim()), "{shown}");
+            assert!(value.len() < 2 || !shown.contains(value), "{shown}");
+        }
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let args = parse(&[
+            "--kafka-security-protocol=sasl_ssl",
+            "--kafka-sasl-mechanism=PLAIN",
+            "--kafka-sasl-username=sluice",
+            "--kafka-sasl-password=pass-word-1",
+            "--kafka-option=ssl.key.password=pass-word-2",
+        ])
+        .expect("parses");
+        let connection = args.connection().expect("valid");
+        for shown in [format!("{args:?}"), format!("{connection:?}")] {
+            assert!(!shown.contains("pass-word"), "{shown}");
+            assert!(shown.contains("ssl.key.password"), "{shown}");
         }
     }
 

@@ -8,7 +8,7 @@ const MAX_HEADERS: usize = 5;
 
 /// Headers the delivery itself sets; letting a type override them would break framing or the
 /// Standard Webhooks signature the receiver checks.
-const RESERVED: [&str; 8] = [
+const RESERVED: [&str; 9] = [
     "host",
     "content-length",
     "content-type",
@@ -17,6 +17,7 @@ const RESERVED: [&str; 8] = [
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    "x-sluice-event",
 ];
 
 /// An extra header sent with a send type's webhook call.

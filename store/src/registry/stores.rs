@@ -33,8 +33,9 @@ async fn insert(
 
 /// Creates the store only when there is none yet, and says whether it did. Gateways starting
 /// together on an empty PostgreSQL database (replicas of one Deployment) take turns on a
-/// transaction-scoped advisory lock, so exactly one creates the first store. On SQLite one
-/// gateway owns the data directory, so there is no one to race.
+/// transaction-scoped advisory lock, so exactly one creates the first store. On SQLite a
+/// second writer racing it fails its transaction (the database is locked) rather than add a
+/// second store.
 pub async fn create_first(
     db: &AnyPool,
     id: &str,

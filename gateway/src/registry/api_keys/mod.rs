@@ -114,8 +114,9 @@ pub(crate) async fn list(state: &AppState, caller: &Caller) -> Result<HttpRespon
     Ok(http_body::json(StatusCode::OK, &Listed { results }))
 }
 
-/// `DELETE /v1/api-keys/{id}` → 204; this gateway refuses the key at once, every other one
-/// within the key cache's lifetime (5 s). A store's last key that can manage keys stays (409):
+/// `DELETE /v1/api-keys/{id}` → 204; every gateway refuses the key within the key cache's
+/// lifetime (5 s), this one usually at once (a request that read the key just before the
+/// delete may cache it again). A store's last key that can manage keys stays (409):
 /// without it no key could be made again.
 pub(crate) async fn delete(
     state: &AppState,
