@@ -162,6 +162,7 @@ allowed = {
     "updateWebhook": ["422"],
     "createWorkflow": ["422"],               # trigger and actions name existing types
     "updateWorkflow": ["422"],
+    "listContacts": ["400"],                 # `cursor` is a cursor the gateway minted
     "listContactActivities": ["400"],        # `before` is a cursor the gateway minted
     "listWebhookDeliveries": ["400"],
 }

@@ -1,4 +1,5 @@
-//! The contacts API (SPEC §6): a contact by email and its activities, newest first.
+//! The contacts API (SPEC §6): the store's contacts, a contact by email and its activities,
+//! newest first.
 
 use http::StatusCode;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -6,7 +7,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::http_body;
-use crate::pagination::{encode_cursor, CursorPage};
+use crate::pagination::{decode_cursor, encode_cursor, parse_limit, query_pairs, CursorPage};
 use crate::routes::HttpResponse;
 use crate::state::AppState;
 
@@ -22,6 +23,42 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~')
     .remove(b'@');
+
+/// `GET /v1/contacts?limit=&cursor=&segmentId=`: the store's contacts, known and anonymous,
+/// in a stable order, a page at a time.
+pub(crate) async fn list(
+    state: &AppState,
+    caller: &Caller,
+    query: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::ContactsRead)?;
+    let mut limit = DEFAULT_LIMIT;
+    let mut after = None;
+    for (name, value) in query_pairs(query) {
+        match name.as_ref() {
+            "limit" => limit = parse_limit(&value, MAX_LIMIT)?,
+            "cursor" => {
+                let position = decode_cursor(&value).ok_or_else(|| {
+                    ApiError::BadRequest("cursor is not a cursor from a previous page".into())
+                })?;
+                after = Some(position);
+            }
+            // Segments do not exist yet: no id names one.
+            "segmentId" => return Err(ApiError::NotFound("segment")),
+            _ => {}
+        }
+    }
+    let (results, next) =
+        store::contacts::list(&state.db, &caller.store_id, after.as_deref(), limit).await?;
+    let next = next.map(|key| {
+        let cursor = encode_cursor(&key);
+        format!("/v1/contacts?limit={limit}&cursor={cursor}")
+    });
+    Ok(http_body::json(
+        StatusCode::OK,
+        &serde_json::json!({ "results": results, "links": { "next": next } }),
+    ))
+}
 
 /// `GET /v1/contacts/{email}`
 pub(crate) async fn get(

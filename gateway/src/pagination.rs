@@ -143,7 +143,8 @@ pub(crate) fn encode_cursor(position: &str) -> String {
     URL_SAFE_NO_PAD.encode(position)
 }
 
-fn decode_cursor(cursor: &str) -> Option<String> {
+/// The position a cursor from [`encode_cursor`] names; None for anything else.
+pub(crate) fn decode_cursor(cursor: &str) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor.as_bytes()).ok()?;
     String::from_utf8(bytes).ok()
 }

@@ -39,6 +39,7 @@ enum Route<'a> {
     ApiBatch(&'a str),
     WebhookEvent { store: &'a str, alias: &'a str },
     SdkEvent { store: &'a str, alias: &'a str },
+    Contacts,
     Contact(&'a str),
     Activities(&'a str),
     Webhooks,
@@ -71,6 +72,7 @@ impl<'a> Route<'a> {
             ["v1", store, "sdk", "custom-events", "alias", alias] => {
                 Route::SdkEvent { store, alias }
             }
+            ["v1", "contacts"] => Route::Contacts,
             ["v1", "contacts", email] => Route::Contact(email),
             ["v1", "contacts", email, "activities"] => Route::Activities(email),
             ["v1", "webhooks"] => Route::Webhooks,
@@ -104,6 +106,7 @@ impl<'a> Route<'a> {
             Route::ApiBatch(_) => "ingest_batch",
             Route::WebhookEvent { .. } => "ingest_webhook",
             Route::SdkEvent { .. } => "ingest_sdk",
+            Route::Contacts => "contacts",
             Route::Contact(_) => "contact",
             Route::Activities(_) => "contact_activities",
             Route::Webhooks => "webhooks",
@@ -124,7 +127,9 @@ impl<'a> Route<'a> {
                 "GET, HEAD"
             }
             Route::ApiKey(_) => "DELETE",
-            Route::Contact(_) | Route::Activities(_) | Route::Deliveries(_) => "GET, HEAD",
+            Route::Contacts | Route::Contact(_) | Route::Activities(_) | Route::Deliveries(_) => {
+                "GET, HEAD"
+            }
             Route::ApiEvent(_)
             | Route::ApiBatch(_)
             | Route::WebhookEvent { .. }
@@ -227,6 +232,7 @@ async fn dispatch(
         (Route::ApiBatch(alias), &Method::POST) => {
             ingest::batch(state, &caller().await?, alias, parts, incoming).await
         }
+        (Route::Contacts, &Method::GET) => contacts::list(state, &caller().await?, query).await,
         (Route::Contact(email), &Method::GET) => {
             contacts::get(state, &caller().await?, email).await
         }
@@ -375,6 +381,7 @@ mod tests {
                 store: "s",
                 alias: "a",
             },
+            Route::Contacts,
             Route::Contact("c"),
             Route::Activities("c"),
             Route::Webhooks,
@@ -406,6 +413,7 @@ mod tests {
                 | Route::ApiBatch(_)
                 | Route::WebhookEvent { .. }
                 | Route::SdkEvent { .. }
+                | Route::Contacts
                 | Route::Contact(_)
                 | Route::Activities(_)
                 | Route::Webhooks

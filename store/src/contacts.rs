@@ -60,6 +60,67 @@ pub async fn contact(
     }))
 }
 
+/// A contact as `GET /v1/contacts` lists it: by email, or by tracker id when anonymous.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedContact {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracker_id: Option<String>,
+    pub fields: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A page of the store's contacts in stored-key order, and the key to continue after when
+/// there are more.
+pub async fn list(
+    db: &AnyPool,
+    store_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<ListedContact>, Option<String>), sqlx::Error> {
+    // One more than asked says whether another page follows.
+    let mut rows: Vec<ListedRow> = sqlx::query_as(
+        "SELECT contact_key, email, tracker_id, fields, created_at, updated_at FROM contacts \
+         WHERE store_id = $1 AND contact_key > $2 ORDER BY contact_key LIMIT $3",
+    )
+    .bind(store_id)
+    .bind(after.unwrap_or(""))
+    .bind(limit + 1)
+    .fetch_all(db)
+    .await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    if more {
+        rows.pop();
+    }
+    let next = more
+        .then(|| rows.last().map(|row| row.contact_key.clone()))
+        .flatten();
+    let listed = rows
+        .into_iter()
+        .map(|row| ListedContact {
+            email: row.email,
+            tracker_id: row.tracker_id,
+            fields: parse_json(&row.fields),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+        .collect();
+    Ok((listed, next))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct ListedRow {
+    contact_key: String,
+    email: Option<String>,
+    tracker_id: Option<String>,
+    fields: String,
+    created_at: String,
+    updated_at: String,
+}
+
 /// Whether the contact with this (normalised) email exists.
 pub async fn contact_exists(
     db: &AnyPool,

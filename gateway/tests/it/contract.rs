@@ -1,6 +1,6 @@
-//! Edges of the API contract that Schemathesis (run by scripts/test against gateway/openapi.json)
-//! found, held here by name: `null` means absent everywhere, a patched name is never empty, and
-//! paging links work for any email.
+//! Edges of the API contract, several found by Schemathesis (run by scripts/test against
+//! gateway/openapi.json) and held here by name: `null` means absent everywhere, a patched name
+//! is never empty, paging links work for any email; and the contacts listing.
 
 use std::time::Duration;
 
@@ -96,5 +96,53 @@ on_both_stores! {
             assert!(seen.len() <= 3, "{seen:?}");
         }
         assert_eq!(seen, [json!("o-3"), json!("o-2"), json!("o-1")]);
+    }
+
+    async fn contacts_are_listed_known_and_anonymous_a_page_at_a_time(gw: TestGateway) {
+        gw.event_type(crate::ingest::sdk_type()).await;
+        let path = format!("/v1/{}/sdk/custom-events/alias/page-viewed", gw.store_id);
+        for body in [
+            json!({"email": "b@example.com", "url": "/"}),
+            json!({"email": "a@example.com", "url": "/"}),
+            json!({"_trackerId": "visitor-1", "url": "/pricing"}),
+        ] {
+            let reply = gw.call(Method::POST, &path, None, Some(&body)).await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        }
+        let all = wait_until(Duration::from_secs(20), "three contacts", || async {
+            let page = gw.get("/v1/contacts", &gw.admin_key).await;
+            (page.body["results"].as_array().map(Vec::len) == Some(3)).then_some(page.body)
+        })
+        .await;
+        assert_eq!(all["links"]["next"], json!(null));
+        let anonymous = all["results"].as_array().expect("results").iter()
+            .find(|c| c["trackerId"] == "visitor-1").expect("the anonymous visitor is listed");
+        assert!(anonymous.get("email").is_none(), "{anonymous}");
+        assert!(anonymous["createdAt"].is_string());
+
+        // One at a time, each once, in the same order.
+        let mut next = Some("/v1/contacts?limit=1".to_owned());
+        let mut paged = Vec::new();
+        while let Some(path) = next.take() {
+            let page = gw.get(&path, &gw.admin_key).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            paged.extend(page.body["results"].as_array().expect("results").iter().cloned());
+            next = page.body["links"]["next"].as_str().map(str::to_owned);
+            assert!(paged.len() <= 3, "{paged:?}");
+        }
+        assert_eq!(json!(paged), all["results"]);
+
+        for bad in ["/v1/contacts?limit=0", "/v1/contacts?limit=1001", "/v1/contacts?cursor=%FF%FE"] {
+            gw.get(bad, &gw.admin_key).await.problem(StatusCode::BAD_REQUEST);
+        }
+        gw.get("/v1/contacts?segmentId=0196b0a5-7e4c-7cc1-9d3b-2f1b7c9e8a01", &gw.admin_key)
+            .await
+            .problem(StatusCode::NOT_FOUND);
+        let writer = gw.key_with(&["customEvents:write"]).await;
+        gw.get("/v1/contacts", &writer).await.problem(StatusCode::FORBIDDEN);
+        // Another store's contacts are not listed.
+        let other = gateway::create_store(&gw.storage, "other").await.expect("store");
+        let theirs = gw.get("/v1/contacts", &other.api_key).await;
+        assert_eq!(theirs.body["results"], json!([]));
     }
 }
