@@ -32,6 +32,7 @@ pub(crate) enum Scope {
     CustomIntegrationsRead,
     CustomIntegrationsWrite,
     ContactsRead,
+    ContactsWrite,
     WebhooksRead,
     WebhooksWrite,
     WorkflowsRead,
@@ -40,13 +41,14 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
-    pub(crate) const ALL: [Scope; 11] = [
+    pub(crate) const ALL: [Scope; 12] = [
         Scope::CustomEventsWrite,
         Scope::CustomEventTypesRead,
         Scope::CustomEventTypesWrite,
         Scope::CustomIntegrationsRead,
         Scope::CustomIntegrationsWrite,
         Scope::ContactsRead,
+        Scope::ContactsWrite,
         Scope::WebhooksRead,
         Scope::WebhooksWrite,
         Scope::WorkflowsRead,
@@ -62,6 +64,7 @@ impl Scope {
             Scope::CustomIntegrationsRead => "customIntegrations:read",
             Scope::CustomIntegrationsWrite => "customIntegrations:write",
             Scope::ContactsRead => "contacts:read",
+            Scope::ContactsWrite => "contacts:write",
             Scope::WebhooksRead => "webhooks:read",
             Scope::WebhooksWrite => "webhooks:write",
             Scope::WorkflowsRead => "workflows:read",

@@ -4,12 +4,17 @@
 use http::StatusCode;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use serde_json::{Map, Value};
+use store::contacts::Patched;
+
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::http_body;
 use crate::pagination::{decode_cursor, encode_cursor, parse_limit, query_pairs, CursorPage};
+use crate::registry::{read_object, Request};
 use crate::routes::HttpResponse;
 use crate::state::AppState;
+use schemas::Violation;
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
@@ -72,6 +77,87 @@ pub(crate) async fn get(
         .await?
         .ok_or(ApiError::NotFound("contact"))?;
     Ok(http_body::json(StatusCode::OK, &contact))
+}
+
+/// Most fields one change sets or removes.
+const MAX_CHANGES: usize = 50;
+/// Longest text a field holds, in characters.
+const MAX_TEXT: usize = 1024;
+
+/// `PATCH /v1/contacts/{email} {fields: {name: value | null}}`: sets the named fields (text,
+/// numbers, booleans) and removes those given `null`; answers the contact.
+pub(crate) async fn patch(
+    state: &AppState,
+    caller: &Caller,
+    mut request: Request<'_, &str>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::ContactsWrite)?;
+    let email = normalise(request.params)?;
+    let changes = request.read(read_changes).await?;
+    let now = store::clock::now();
+    match store::contacts::patch_fields(&state.db, &caller.store_id, &email, &changes, &now).await?
+    {
+        Patched::Done(contact) => Ok(http_body::json(StatusCode::OK, &contact)),
+        Patched::NotFound => Err(ApiError::NotFound("contact")),
+        // The body is fine; the contact's state is what refuses it.
+        Patched::TooMany => Err(ApiError::Conflict(format!(
+            "the contact would hold more than {} fields; remove some (null) first",
+            store::contacts::MAX_CONTACT_FIELDS
+        ))),
+    }
+}
+
+/// `{fields: {...}}`: 1 to 50 names of 1 to 64 letters, digits, `_` or `-` (not the ones that
+/// identify a contact), each a string of at most 1024 characters, a number, a boolean or null.
+fn read_changes(value: &schemas::Value<'_>) -> Result<Map<String, Value>, ApiError> {
+    let mut changes = Map::new();
+    read_object(value, |reader| {
+        let Some(fields) = reader.value("fields") else {
+            reader.violate("fields", "is required");
+            return;
+        };
+        let Some(members) = schemas::reader::members(fields) else {
+            reader.violate("fields", "must be an object");
+            return;
+        };
+        if members.is_empty() || members.len() > MAX_CHANGES {
+            reader.violate("fields", format!("must name 1 to {MAX_CHANGES} fields"));
+            return;
+        }
+        let base = reader.child_path("fields");
+        for (name, value) in members {
+            let path = format!("{base}/{}", schemas::pointer::escape(name));
+            let mut refuse = |message: &str| {
+                reader.violations().push(Violation {
+                    path: path.clone(),
+                    message: message.to_owned(),
+                })
+            };
+            let valid_name = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid_name {
+                refuse("names a field with 1 to 64 letters, digits, _ or -");
+                continue;
+            }
+            if ["email", "trackerId"].contains(&name) {
+                refuse("identifies the contact and cannot be set");
+                continue;
+            }
+            match schemas::reader::scalar(value) {
+                Some(Value::String(text)) if text.chars().count() > MAX_TEXT => {
+                    refuse("must be at most 1024 characters");
+                }
+                Some(scalar) => {
+                    changes.insert(name.to_owned(), scalar);
+                }
+                None => refuse("must be a string, a number, a boolean or null"),
+            }
+        }
+    })?;
+    Ok(changes)
 }
 
 /// `GET /v1/contacts/{email}/activities?limit=N&before=CURSOR`

@@ -127,9 +127,8 @@ impl<'a> Route<'a> {
                 "GET, HEAD"
             }
             Route::ApiKey(_) => "DELETE",
-            Route::Contacts | Route::Contact(_) | Route::Activities(_) | Route::Deliveries(_) => {
-                "GET, HEAD"
-            }
+            Route::Contacts | Route::Activities(_) | Route::Deliveries(_) => "GET, HEAD",
+            Route::Contact(_) => "GET, HEAD, PATCH",
             Route::ApiEvent(_)
             | Route::ApiBatch(_)
             | Route::WebhookEvent { .. }
@@ -233,6 +232,9 @@ async fn dispatch(
             ingest::batch(state, &caller().await?, alias, parts, incoming).await
         }
         (Route::Contacts, &Method::GET) => contacts::list(state, &caller().await?, query).await,
+        (Route::Contact(email), &Method::PATCH) => {
+            contacts::patch(state, &caller().await?, req!(email)).await
+        }
         (Route::Contact(email), &Method::GET) => {
             contacts::get(state, &caller().await?, email).await
         }

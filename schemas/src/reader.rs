@@ -204,6 +204,44 @@ pub fn members<'v, 'a>(value: &'v Value<'a>) -> Option<Vec<(&'v str, &'v Value<'
     }
 }
 
+/// A JSON scalar as `serde_json` holds it: an integer that fits 64 bits as one, any other
+/// number as the nearest double (parsed from the exact text the decoder kept); None for arrays
+/// and objects.
+pub fn scalar(value: &Value<'_>) -> Option<serde_json::Value> {
+    if let Some(text) = crate::decode::number_text(value) {
+        if let Ok(n) = text.parse::<i64>() {
+            return Some(n.into());
+        }
+        if let Ok(n) = text.parse::<u64>() {
+            return Some(n.into());
+        }
+        return text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(serde_json::Value::Number);
+    }
+    if value.is_null() {
+        return Some(serde_json::Value::Null);
+    }
+    if let Some(flag) = value.as_bool() {
+        return Some(serde_json::Value::Bool(flag));
+    }
+    if let Some(text) = value.as_str() {
+        return Some(serde_json::Value::String(text.to_owned()));
+    }
+    if let Some(n) = value.as_i64() {
+        return Some(n.into());
+    }
+    if let Some(n) = value.as_u64() {
+        return Some(n.into());
+    }
+    value
+        .as_f64()
+        .and_then(serde_json::Number::from_f64)
+        .map(serde_json::Value::Number)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +348,41 @@ mod tests {
         assert_eq!(inner.len(), 1);
         assert_eq!(inner[0].0, "k");
         assert!(member(&value, "a").and_then(members).is_none());
+    }
+}
+
+#[cfg(test)]
+mod scalar_tests {
+    use super::*;
+
+    #[test]
+    fn scalars_keep_their_value_and_containers_are_refused() {
+        for (json, want) in [
+            (
+                "-1.7976931348623157e+308",
+                Some(serde_json::json!(-1.797_693_134_862_315_7e308)),
+            ),
+            (
+                "-5.12725406415284e+16",
+                Some(serde_json::json!(-51_272_540_641_528_400_i64)),
+            ),
+            ("12", Some(serde_json::json!(12))),
+            (
+                "12345678901234567890",
+                Some(serde_json::json!(12_345_678_901_234_567_890_u64)),
+            ),
+            ("1e2", Some(serde_json::json!(100))),
+            ("0.25", Some(serde_json::json!(0.25))),
+            ("\"x\"", Some(serde_json::json!("x"))),
+            ("true", Some(serde_json::json!(true))),
+            ("null", Some(serde_json::Value::Null)),
+            ("[1]", None),
+            ("{\"a\": 1}", None),
+        ] {
+            let mut buf = format!("{{\"v\": {json}}}").into_bytes();
+            let value = crate::decode(&mut buf).expect("json");
+            let v = member(&value, "v").expect("v");
+            assert_eq!(scalar(v), want, "{json}");
+        }
     }
 }

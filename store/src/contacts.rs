@@ -121,6 +121,80 @@ struct ListedRow {
     updated_at: String,
 }
 
+/// Most fields a contact holds; a change that would pass it is refused.
+pub const MAX_CONTACT_FIELDS: usize = 100;
+
+/// What [`patch_fields`] did.
+#[derive(Debug)]
+pub enum Patched {
+    Done(Contact),
+    NotFound,
+    /// The contact would hold more than [`MAX_CONTACT_FIELDS`] fields.
+    TooMany,
+}
+
+/// Sets the contact's fields named in `changes` (a `null` removes one) and answers the contact
+/// as it then stands. The first statement writes the row, so the change waits for, and then
+/// sees, a consumer batch that holds the contact (PostgreSQL's row lock, SQLite's write lock):
+/// neither can undo the other's fields.
+pub async fn patch_fields(
+    db: &AnyPool,
+    store_id: &str,
+    email: &str,
+    changes: &Map<String, Value>,
+    now: &str,
+) -> Result<Patched, sqlx::Error> {
+    let key = format!("e:{email}");
+    let mut tx = db.begin().await?;
+    let touched =
+        sqlx::query("UPDATE contacts SET updated_at = $1 WHERE store_id = $2 AND contact_key = $3")
+            .bind(now)
+            .bind(store_id)
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if touched == 0 {
+        return Ok(Patched::NotFound);
+    }
+    let row: ContactRow = sqlx::query_as(
+        "SELECT contact_key, fields, created_at, updated_at FROM contacts \
+         WHERE store_id = $1 AND contact_key = $2",
+    )
+    .bind(store_id)
+    .bind(&key)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut fields = match serde_json::from_str(&row.fields) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    for (name, value) in changes {
+        if value.is_null() {
+            fields.remove(name);
+        } else {
+            fields.insert(name.clone(), value.clone());
+        }
+    }
+    if fields.len() > MAX_CONTACT_FIELDS {
+        return Ok(Patched::TooMany);
+    }
+    let fields = Value::Object(fields);
+    sqlx::query("UPDATE contacts SET fields = $1 WHERE store_id = $2 AND contact_key = $3")
+        .bind(fields.to_string())
+        .bind(store_id)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Patched::Done(Contact {
+        email: email.to_owned(),
+        fields,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }))
+}
+
 /// Whether the contact with this (normalised) email exists.
 pub async fn contact_exists(
     db: &AnyPool,

@@ -145,4 +145,66 @@ on_both_stores! {
         let theirs = gw.get("/v1/contacts", &other.api_key).await;
         assert_eq!(theirs.body["results"], json!([]));
     }
+
+    async fn a_contacts_fields_are_set_and_removed(gw: TestGateway) {
+        gw.event_type(order_type()).await;
+        crate::webhooks::post_order(&gw, "pat@example.com", "o-1", 1.0).await;
+        gw.activities_eventually("pat@example.com", 1).await;
+        let path = "/v1/contacts/Pat@Example.com";
+        let set = gw.call(Method::PATCH, path, Some(&gw.admin_key), Some(&json!({
+            "fields": {"plan": "pro", "seats": 12, "ratio": 0.25, "trial": true, "note": ""}
+        }))).await;
+        assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+        assert_eq!(set.body["email"], "pat@example.com");
+        assert_eq!(set.body["fields"], json!({"plan": "pro", "seats": 12, "ratio": 0.25, "trial": true, "note": ""}));
+        let removed = gw.call(Method::PATCH, path, Some(&gw.admin_key), Some(&json!({
+            "fields": {"trial": null, "absent": null, "seats": 13}
+        }))).await;
+        assert_eq!(removed.body["fields"], json!({"plan": "pro", "seats": 13, "ratio": 0.25, "note": ""}));
+        let read = gw.get(path, &gw.admin_key).await;
+        assert_eq!(read.body["fields"], removed.body["fields"]);
+
+        // The contact's later events leave the fields as they are.
+        crate::webhooks::post_order(&gw, "pat@example.com", "o-2", 2.0).await;
+        gw.activities_eventually("pat@example.com", 2).await;
+        assert_eq!(gw.get(path, &gw.admin_key).await.body["fields"], removed.body["fields"]);
+
+        let reader = gw.key_with(&["contacts:read"]).await;
+        gw.call(Method::PATCH, path, Some(&reader), Some(&json!({"fields": {"a": 1}})))
+            .await
+            .problem(StatusCode::FORBIDDEN);
+        gw.call(Method::PATCH, "/v1/contacts/nobody@example.com", Some(&gw.admin_key),
+            Some(&json!({"fields": {"a": 1}}))).await.problem(StatusCode::NOT_FOUND);
+        let many: serde_json::Map<String, serde_json::Value> =
+            (0..51).map(|i| (format!("f{i}"), json!(i))).collect();
+        for (body, at) in [
+            (json!({}), "/fields"),
+            (json!({"fields": []}), "/fields"),
+            (json!({"fields": {}}), "/fields"),
+            (json!({"fields": many}), "/fields"),
+            (json!({"fields": {"a": [1]}}), "/fields/a"),
+            (json!({"fields": {"a": {"b": 1}}}), "/fields/a"),
+            (json!({"fields": {"a b": 1}}), "/fields/a b"),
+            (json!({"fields": {"email": "x@example.com"}}), "/fields/email"),
+            (json!({"fields": {"trackerId": "t"}}), "/fields/trackerId"),
+            (json!({"fields": {"a": "x".repeat(1025)}}), "/fields/a"),
+            (json!({"fields": {"a": 1}, "other": 1}), "/other"),
+        ] {
+            let reply = gw.call(Method::PATCH, path, Some(&gw.admin_key), Some(&body)).await;
+            reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(reply.violation_paths().contains(&at.to_owned()), "{body}: {:?}", reply.violation_paths());
+        }
+        // A contact holds at most 100 fields: two changes of 50 fill it, one more is refused.
+        for round in 0..2 {
+            let fields: serde_json::Map<String, serde_json::Value> =
+                (0..50).map(|i| (format!("r{round}_{i}"), json!(i))).collect();
+            let reply = gw.call(Method::PATCH, path, Some(&gw.admin_key), Some(&json!({"fields": fields}))).await;
+            if round == 0 {
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            } else {
+                // 4 fields were there already: 104 would be too many.
+                reply.problem(StatusCode::CONFLICT);
+            }
+        }
+    }
 }

@@ -299,4 +299,7 @@ async fn events_travel_over_verified_tls_to_the_broker_and_back() {
     post_order(&gw, "tls@example.com", "o-1", 9.5).await;
     let activities = gw.activities_eventually("tls@example.com", 1).await;
     assert_eq!(activities[0]["fields"]["orderId"], "o-1");
+    // Stopped while its broker is still there: a consumer left running when the terminator and
+    // the broker go would block the test's runtime on a broker call that never returns.
+    gw.stop().await;
 }
