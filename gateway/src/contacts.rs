@@ -79,6 +79,19 @@ pub(crate) async fn get(
     Ok(http_body::json(StatusCode::OK, &contact))
 }
 
+/// Fields that say who a contact is: neither a change nor a workflow may set them.
+pub(crate) const IDENTITY_FIELDS: [&str; 2] = ["email", "trackerId"];
+
+/// Whether `name` can name a contact field (or a send type's field a workflow fills): 1 to 64
+/// letters, digits, `_` or `-`.
+pub(crate) fn is_field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Most fields one change sets or removes.
 const MAX_CHANGES: usize = 50;
 /// Longest text a field holds, in characters.
@@ -127,33 +140,28 @@ fn read_changes(value: &schemas::Value<'_>) -> Result<Map<String, Value>, ApiErr
         let base = reader.child_path("fields");
         for (name, value) in members {
             let path = format!("{base}/{}", schemas::pointer::escape(name));
-            let mut refuse = |message: &str| {
+            let mut refuse = |message: String| {
                 reader.violations().push(Violation {
                     path: path.clone(),
-                    message: message.to_owned(),
+                    message,
                 })
             };
-            let valid_name = !name.is_empty()
-                && name.len() <= 64
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !valid_name {
-                refuse("names a field with 1 to 64 letters, digits, _ or -");
+            if !is_field_name(name) {
+                refuse("names a field with 1 to 64 letters, digits, _ or -".into());
                 continue;
             }
-            if ["email", "trackerId"].contains(&name) {
-                refuse("identifies the contact and cannot be set");
+            if IDENTITY_FIELDS.contains(&name) {
+                refuse("identifies the contact and cannot be set".into());
                 continue;
             }
             match schemas::reader::scalar(value) {
                 Some(Value::String(text)) if text.chars().count() > MAX_TEXT => {
-                    refuse("must be at most 1024 characters");
+                    refuse(format!("must be at most {MAX_TEXT} characters"));
                 }
                 Some(scalar) => {
                     changes.insert(name.to_owned(), scalar);
                 }
-                None => refuse("must be a string, a number, a boolean or null"),
+                None => refuse("must be a string, a number, a boolean or null".into()),
             }
         }
     })?;

@@ -146,25 +146,18 @@ pub async fn patch_fields(
 ) -> Result<Patched, sqlx::Error> {
     let key = format!("e:{email}");
     let mut tx = db.begin().await?;
-    let touched =
-        sqlx::query("UPDATE contacts SET updated_at = $1 WHERE store_id = $2 AND contact_key = $3")
-            .bind(now)
-            .bind(store_id)
-            .bind(&key)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    if touched == 0 {
-        return Ok(Patched::NotFound);
-    }
-    let row: ContactRow = sqlx::query_as(
-        "SELECT contact_key, fields, created_at, updated_at FROM contacts \
-         WHERE store_id = $1 AND contact_key = $2",
+    let row: Option<ContactRow> = sqlx::query_as(
+        "UPDATE contacts SET updated_at = $1 WHERE store_id = $2 AND contact_key = $3 \
+         RETURNING contact_key, fields, created_at, updated_at",
     )
+    .bind(now)
     .bind(store_id)
     .bind(&key)
-    .fetch_one(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
+    let Some(row) = row else {
+        return Ok(Patched::NotFound);
+    };
     let mut fields = match serde_json::from_str(&row.fields) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),

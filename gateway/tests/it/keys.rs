@@ -106,6 +106,22 @@ on_both_stores! {
         assert_eq!(store.body["id"], json!(other.store_id));
     }
 
+    async fn a_store_holds_at_most_a_hundred_keys(gw: TestGateway) {
+        // A leaked admin key cannot mint keys without bound: 100 in all, the admin's included.
+        for _ in 0..99 {
+            gw.key_with(&["contacts:read"]).await;
+        }
+        let refused = gw.post("/v1/api-keys", &gw.admin_key,
+            json!({"name": "one too many", "scopes": ["contacts:read"]})).await;
+        refused.problem(StatusCode::CONFLICT);
+        assert_eq!(listed(&gw, &gw.admin_key).await.len(), 100);
+        // Revoking one makes room again.
+        let last = listed(&gw, &gw.admin_key).await.last().expect("a key")["id"].as_str().expect("id").to_owned();
+        let deleted = gw.call(Method::DELETE, &format!("/v1/api-keys/{last}"), Some(&gw.admin_key), None).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+        gw.key_with(&["contacts:read"]).await;
+    }
+
     async fn the_store_is_shown_to_any_key_and_uses_are_noted(gw: TestGateway) {
         let reader = gw.key_with(&["contacts:read"]).await;
         let store = gw.get("/v1/store", &reader).await;

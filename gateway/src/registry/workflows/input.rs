@@ -9,12 +9,11 @@ use schemas::{ObjectReader, Violation};
 use store::workflows::{Action, Template, Trigger, WorkflowDefinition, WorkflowStatus};
 
 use super::super::read_object;
+use crate::contacts::{is_field_name, IDENTITY_FIELDS};
 use crate::error::ApiError;
 
 const MAX_ACTIONS: usize = 20;
 const MAX_FIELDS: usize = 50;
-/// Who a contact is cannot be changed by a workflow.
-const IDENTITY_FIELDS: [&str; 2] = ["email", "trackerId"];
 
 /// The properties a patch sets; None leaves one as it is (`actions` as a whole).
 #[derive(Debug, Default)]
@@ -184,12 +183,7 @@ fn read_templates(
                 message,
             })
         };
-        let valid_key = !key.is_empty()
-            && key.len() <= 64
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid_key {
+        if !is_field_name(key) {
             problem("names a field with 1 to 64 letters, digits, _ or -".into());
             continue;
         }
