@@ -14,6 +14,7 @@ use sqlx::AnyPool;
 use store::contacts::{contact_id, ContactId};
 
 use crate::error::ApplyError;
+use crate::segments::{self, Segments};
 use crate::webhooks::events::Subscribers;
 use crate::workflows::Workflows;
 use crate::{contacts, metrics};
@@ -33,6 +34,8 @@ pub struct Applied {
     pub workflow_runs: u64,
     /// Outbound deliveries added to the outbox.
     pub deliveries: u64,
+    /// Contacts that entered or left a segment.
+    pub segment_transitions: u64,
 }
 
 impl Applied {
@@ -44,6 +47,7 @@ impl Applied {
         self.contacts_updated += other.contacts_updated;
         self.workflow_runs += other.workflow_runs;
         self.deliveries += other.deliveries;
+        self.segment_transitions += other.segment_transitions;
     }
 }
 
@@ -71,15 +75,19 @@ pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied,
     applied.contacts_created = upserted.created.len() as u64;
     applied.contacts_updated = upserted.updated;
 
-    // Workflows and deliveries join the same transaction: an event's effects and the webhooks
-    // announcing them are stored together, once. Both need contacts as they stand after the
-    // upserts, read once here; workflows change them in place, so the contact.* deliveries
-    // carry the contact after the batch.
+    // Workflows, segments and deliveries join the same transaction: an event's effects and the
+    // webhooks announcing them are stored together, once. They need contacts as they stand
+    // after the upserts, read once here; workflows change them in place, so the contact.*
+    // deliveries carry the contact after the batch.
+    let stores = stores_of(&new_events);
     let workflows = Workflows::load(&mut tx, &new_events).await?;
     let subscribers = Subscribers::load(&mut tx, &new_events).await?;
+    let segments = Segments::load(&mut tx, &stores).await?;
     let wanted: Vec<ContactId> = new_events
         .iter()
-        .filter(|e| subscribers.want_contacts() || workflows.triggered_by(e))
+        .filter(|e| {
+            subscribers.want_contacts() || workflows.triggered_by(e) || !segments.is_empty()
+        })
         .map(|e| contact_id(&e.store_id, &e.contact))
         .collect();
     let mut contacts = if wanted.is_empty() {
@@ -87,14 +95,42 @@ pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied,
     } else {
         store::contacts::states(&mut tx, wanted.iter()).await?
     };
-    let ran = workflows
+    let mut ran = workflows
         .run(&mut tx, &new_events, &mut contacts, &now)
         .await?;
+
+    // Segments judge the contacts as the batch and its workflows leave them; a contact just
+    // created counts as changed, since fields it lacks may be what a segment asks for.
+    let mut changed = std::mem::take(&mut ran.changed);
+    changed.extend(upserted.created.iter().cloned());
+    let affected = segments.affected(&new_events, &changed);
+    let transitions = segments::judge(
+        &mut tx,
+        &affected,
+        &contacts,
+        store::clock::parse(&now).unwrap_or_else(time::OffsetDateTime::now_utc),
+    )
+    .await?;
+    let entered = segments::entries(&transitions, &now);
+    let mut entry_runs = Default::default();
+    if !entered.is_empty() {
+        let entered: Vec<&EventEnvelope> = entered.iter().collect();
+        let started = Workflows::load(&mut tx, &entered).await?;
+        entry_runs = started.run(&mut tx, &entered, &mut contacts, &now).await?;
+    }
+
     let mut deliveries = subscribers.deliveries(&new_events, &upserted.created, &contacts, &now);
+    deliveries.extend(segments::deliveries(
+        subscribers.subscribed(),
+        &transitions,
+        &now,
+    ));
     deliveries.extend(ran.deliveries);
+    deliveries.extend(entry_runs.deliveries);
     store::outbox::enqueue(&mut tx, &deliveries, &now).await?;
-    applied.workflow_runs = ran.runs;
+    applied.workflow_runs = ran.runs + entry_runs.runs;
     applied.deliveries = deliveries.len() as u64;
+    applied.segment_transitions = transitions.len() as u64;
     tx.commit().await?;
 
     metrics::report_applied(&applied);
@@ -102,4 +138,12 @@ pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied,
         metrics::report_end_to_end(&envelope.received_at);
     }
     Ok(applied)
+}
+
+/// The stores of `events`, each once.
+fn stores_of<'a>(events: &[&'a EventEnvelope]) -> Vec<&'a str> {
+    let mut stores: Vec<&str> = events.iter().map(|e| e.store_id.as_str()).collect();
+    stores.sort_unstable();
+    stores.dedup();
+    stores
 }

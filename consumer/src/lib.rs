@@ -15,6 +15,7 @@ pub mod health;
 mod metrics;
 mod ops;
 pub mod process;
+mod segments;
 pub mod webhooks;
 mod workflows;
 
@@ -126,7 +127,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Starts the consume loop on `source` and the webhook dispatcher beside it. Both stop when
+/// Starts the consume loop on `source`, and beside it the webhook dispatcher and the segments
+/// sweeper. All stop when
 /// `stop` is cancelled: the loop finishes the batch in hand and commits its position, then the
 /// returned task ends. [`run`] uses it on Kafka; the gateway, on its embedded log.
 pub fn spawn<S: Source + 'static>(
@@ -140,9 +142,11 @@ pub fn spawn<S: Source + 'static>(
         .map_err(|e| StartError::Webhooks(e.to_string()))?;
     let wake = dispatcher.wake();
     let delivering = tokio::spawn(dispatcher.run(stop.clone()));
+    let sweeping = tokio::spawn(segments::sweep(db.clone(), wake.clone(), stop.clone()));
     Ok(tokio::spawn(async move {
         let source = consume::run(source, db, wake, health, stop).await;
         source.commit_now();
         let _ = delivering.await;
+        let _ = sweeping.await;
     }))
 }

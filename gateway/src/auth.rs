@@ -33,6 +33,8 @@ pub(crate) enum Scope {
     CustomIntegrationsWrite,
     ContactsRead,
     ContactsWrite,
+    SegmentsRead,
+    SegmentsWrite,
     WebhooksRead,
     WebhooksWrite,
     WorkflowsRead,
@@ -41,7 +43,7 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
-    pub(crate) const ALL: [Scope; 12] = [
+    pub(crate) const ALL: [Scope; 14] = [
         Scope::CustomEventsWrite,
         Scope::CustomEventTypesRead,
         Scope::CustomEventTypesWrite,
@@ -49,6 +51,8 @@ impl Scope {
         Scope::CustomIntegrationsWrite,
         Scope::ContactsRead,
         Scope::ContactsWrite,
+        Scope::SegmentsRead,
+        Scope::SegmentsWrite,
         Scope::WebhooksRead,
         Scope::WebhooksWrite,
         Scope::WorkflowsRead,
@@ -65,6 +69,8 @@ impl Scope {
             Scope::CustomIntegrationsWrite => "customIntegrations:write",
             Scope::ContactsRead => "contacts:read",
             Scope::ContactsWrite => "contacts:write",
+            Scope::SegmentsRead => "segments:read",
+            Scope::SegmentsWrite => "segments:write",
             Scope::WebhooksRead => "webhooks:read",
             Scope::WebhooksWrite => "webhooks:write",
             Scope::WorkflowsRead => "workflows:read",

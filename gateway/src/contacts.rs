@@ -11,7 +11,7 @@ use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::http_body;
 use crate::pagination::{decode_cursor, encode_cursor, parse_limit, query_pairs, CursorPage};
-use crate::registry::{read_object, Request};
+use crate::registry::{self, read_object, Request};
 use crate::routes::HttpResponse;
 use crate::state::AppState;
 use schemas::Violation;
@@ -30,13 +30,43 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'@');
 
 /// `GET /v1/contacts?limit=&cursor=&segmentId=`: the store's contacts, known and anonymous,
-/// in a stable order, a page at a time.
+/// or a segment's members, in a stable order, a page at a time.
 pub(crate) async fn list(
     state: &AppState,
     caller: &Caller,
     query: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::ContactsRead)?;
+    let segment = query_pairs(query)
+        .find(|(name, _)| name == "segmentId")
+        .map(|(_, value)| value.into_owned());
+    list_of(state, caller, segment.as_deref(), "/v1/contacts", query).await
+}
+
+/// `GET /v1/segments/{id}/contacts?limit=&cursor=`: the segment's members.
+pub(crate) async fn members(
+    state: &AppState,
+    caller: &Caller,
+    segment: &str,
+    query: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::SegmentsRead)?;
+    caller.require(Scope::ContactsRead)?;
+    let path = format!(
+        "/v1/segments/{}/contacts",
+        utf8_percent_encode(segment, PATH_SEGMENT)
+    );
+    list_of(state, caller, Some(segment), &path, query).await
+}
+
+/// A page of contacts, of one segment when named (404 when the store has no such segment).
+async fn list_of(
+    state: &AppState,
+    caller: &Caller,
+    segment: Option<&str>,
+    path: &str,
+    query: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
     let mut limit = DEFAULT_LIMIT;
     let mut after = None;
     for (name, value) in query_pairs(query) {
@@ -48,16 +78,73 @@ pub(crate) async fn list(
                 })?;
                 after = Some(position);
             }
-            // Segments do not exist yet: no id names one.
-            "segmentId" => return Err(ApiError::NotFound("segment")),
             _ => {}
         }
     }
-    let (results, next) =
-        store::contacts::list(&state.db, &caller.store_id, after.as_deref(), limit).await?;
+    if let Some(segment) = segment {
+        if !registry::segments::exists(&state.db, &caller.store_id, segment).await? {
+            return Err(ApiError::NotFound("segment"));
+        }
+    }
+    let (results, next) = store::contacts::list(
+        &state.db,
+        &caller.store_id,
+        segment,
+        after.as_deref(),
+        limit,
+    )
+    .await?;
     let next = next.map(|key| {
         let cursor = encode_cursor(&key);
-        format!("/v1/contacts?limit={limit}&cursor={cursor}")
+        let mut link = format!("{path}?limit={limit}&cursor={cursor}");
+        if path == "/v1/contacts" {
+            if let Some(segment) = segment {
+                link.push_str("&segmentId=");
+                link.extend(form_urlencoded::byte_serialize(segment.as_bytes()));
+            }
+        }
+        link
+    });
+    Ok(http_body::json(
+        StatusCode::OK,
+        &serde_json::json!({ "results": results, "links": { "next": next } }),
+    ))
+}
+
+/// `GET /v1/contacts/{email}/segments?limit=&cursor=`: the segments the contact is in now.
+pub(crate) async fn segments(
+    state: &AppState,
+    caller: &Caller,
+    email: &str,
+    query: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::ContactsRead)?;
+    caller.require(Scope::SegmentsRead)?;
+    let email = normalise(email)?;
+    let mut limit = DEFAULT_LIMIT;
+    let mut after = String::new();
+    for (name, value) in query_pairs(query) {
+        match name.as_ref() {
+            "limit" => limit = parse_limit(&value, MAX_LIMIT)?,
+            "cursor" => {
+                after = decode_cursor(&value).ok_or_else(|| {
+                    ApiError::BadRequest("cursor is not a cursor from a previous page".into())
+                })?;
+            }
+            _ => {}
+        }
+    }
+    if !store::contacts::contact_exists(&state.db, &caller.store_id, &email).await? {
+        return Err(ApiError::NotFound("contact"));
+    }
+    let key = format!("e:{email}");
+    let (results, more) =
+        store::segments::members::of_contact(&state.db, &caller.store_id, &key, &after, limit)
+            .await?;
+    let next = more.then(|| results.last()).flatten().map(|last| {
+        let segment = utf8_percent_encode(&email, PATH_SEGMENT);
+        let cursor = encode_cursor(&last.id);
+        format!("/v1/contacts/{segment}/segments?limit={limit}&cursor={cursor}")
     });
     Ok(http_body::json(
         StatusCode::OK,

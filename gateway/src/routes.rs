@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::http_body::RequestBody;
 use crate::registry::event_types::{self, EventTypes};
 use crate::registry::integrations::{self, Integrations};
+use crate::registry::segments;
 use crate::registry::webhooks::{self, Webhooks};
 use crate::registry::workflows::{self, Workflows};
 use crate::registry::{self, api_keys, deliveries, Request as RegistryRequest};
@@ -42,6 +43,10 @@ enum Route<'a> {
     Contacts,
     Contact(&'a str),
     Activities(&'a str),
+    ContactSegments(&'a str),
+    Segments,
+    Segment(&'a str),
+    SegmentContacts(&'a str),
     Webhooks,
     Webhook(&'a str),
     WebhookTest(&'a str),
@@ -75,6 +80,10 @@ impl<'a> Route<'a> {
             ["v1", "contacts"] => Route::Contacts,
             ["v1", "contacts", email] => Route::Contact(email),
             ["v1", "contacts", email, "activities"] => Route::Activities(email),
+            ["v1", "contacts", email, "segments"] => Route::ContactSegments(email),
+            ["v1", "segments"] => Route::Segments,
+            ["v1", "segments", id] => Route::Segment(id),
+            ["v1", "segments", id, "contacts"] => Route::SegmentContacts(id),
             ["v1", "webhooks"] => Route::Webhooks,
             ["v1", "webhooks", id] => Route::Webhook(id),
             ["v1", "webhooks", id, "test"] => Route::WebhookTest(id),
@@ -109,6 +118,10 @@ impl<'a> Route<'a> {
             Route::Contacts => "contacts",
             Route::Contact(_) => "contact",
             Route::Activities(_) => "contact_activities",
+            Route::ContactSegments(_) => "contact_segments",
+            Route::Segments => "segments",
+            Route::Segment(_) => "segment",
+            Route::SegmentContacts(_) => "segment_contacts",
             Route::Webhooks => "webhooks",
             Route::Webhook(_) => "webhook",
             Route::WebhookTest(_) => "webhook_test",
@@ -127,7 +140,11 @@ impl<'a> Route<'a> {
                 "GET, HEAD"
             }
             Route::ApiKey(_) => "DELETE",
-            Route::Contacts | Route::Activities(_) | Route::Deliveries(_) => "GET, HEAD",
+            Route::Contacts
+            | Route::Activities(_)
+            | Route::ContactSegments(_)
+            | Route::SegmentContacts(_)
+            | Route::Deliveries(_) => "GET, HEAD",
             Route::Contact(_) => "GET, HEAD, PATCH",
             Route::ApiEvent(_)
             | Route::ApiBatch(_)
@@ -138,12 +155,13 @@ impl<'a> Route<'a> {
             Route::ApiKeys
             | Route::Integrations
             | Route::EventTypes(_)
+            | Route::Segments
             | Route::Webhooks
             | Route::Workflows => "GET, HEAD, POST",
             Route::Integration(_) | Route::Webhook(_) | Route::Workflow(_) => {
                 "GET, HEAD, PATCH, DELETE"
             }
-            Route::EventType(_) => "GET, HEAD, PUT, DELETE",
+            Route::EventType(_) | Route::Segment(_) => "GET, HEAD, PUT, DELETE",
             Route::Unknown => "",
         }
     }
@@ -241,6 +259,25 @@ async fn dispatch(
         (Route::Activities(email), &Method::GET) => {
             contacts::activities(state, &caller().await?, email, query).await
         }
+        (Route::ContactSegments(email), &Method::GET) => {
+            contacts::segments(state, &caller().await?, email, query).await
+        }
+        (Route::Segments, &Method::POST) => {
+            segments::create(state, &caller().await?, req!(())).await
+        }
+        (Route::Segments, &Method::GET) => segments::list(state, &caller().await?, req!(())).await,
+        (Route::Segment(id), &Method::GET) => {
+            segments::get(state, &caller().await?, req!(id)).await
+        }
+        (Route::Segment(id), &Method::PUT) => {
+            segments::replace(state, &caller().await?, req!(id)).await
+        }
+        (Route::Segment(id), &Method::DELETE) => {
+            segments::delete(state, &caller().await?, id).await
+        }
+        (Route::SegmentContacts(id), &Method::GET) => {
+            contacts::members(state, &caller().await?, id, query).await
+        }
         (Route::Healthz, &Method::GET) => Ok(health::live()),
         (Route::Readyz, &Method::GET) => health::ready(state).await,
         (Route::Metrics, &Method::GET) => Ok(prometheus()),
@@ -264,7 +301,7 @@ async fn dispatch(
             integrations::patch(state, &caller().await?, req!(id)).await
         }
         (Route::Integration(id), &Method::DELETE) => {
-            registry::delete::<Integrations>(state, &caller().await?, req!(id)).await
+            integrations::delete(state, &caller().await?, req!(id)).await
         }
         (Route::EventTypes(id), &Method::POST) => {
             event_types::create(state, &caller().await?, req!(id)).await
@@ -279,7 +316,7 @@ async fn dispatch(
             event_types::replace(state, &caller().await?, req!(id)).await
         }
         (Route::EventType(id), &Method::DELETE) => {
-            registry::delete::<EventTypes>(state, &caller().await?, req!(id)).await
+            event_types::delete(state, &caller().await?, req!(id)).await
         }
         (Route::Webhooks, &Method::POST) => {
             webhooks::create(state, &caller().await?, req!(())).await
@@ -386,6 +423,10 @@ mod tests {
             Route::Contacts,
             Route::Contact("c"),
             Route::Activities("c"),
+            Route::ContactSegments("c"),
+            Route::Segments,
+            Route::Segment("s"),
+            Route::SegmentContacts("s"),
             Route::Webhooks,
             Route::Webhook("w"),
             Route::WebhookTest("w"),
@@ -418,6 +459,10 @@ mod tests {
                 | Route::Contacts
                 | Route::Contact(_)
                 | Route::Activities(_)
+                | Route::ContactSegments(_)
+                | Route::Segments
+                | Route::Segment(_)
+                | Route::SegmentContacts(_)
                 | Route::Webhooks
                 | Route::Webhook(_)
                 | Route::WebhookTest(_)

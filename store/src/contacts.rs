@@ -73,24 +73,44 @@ pub struct ListedContact {
     pub updated_at: String,
 }
 
-/// A page of the store's contacts in stored-key order, and the key to continue after when
-/// there are more.
+/// A page of the store's contacts (only the members of `segment` when one is named) in
+/// stored-key order, and the key to continue after when there are more.
 pub async fn list(
     db: &AnyPool,
     store_id: &str,
+    segment: Option<&str>,
     after: Option<&str>,
     limit: i64,
 ) -> Result<(Vec<ListedContact>, Option<String>), sqlx::Error> {
+    let after = after.unwrap_or("");
     // One more than asked says whether another page follows.
-    let mut rows: Vec<ListedRow> = sqlx::query_as(
-        "SELECT contact_key, email, tracker_id, fields, created_at, updated_at FROM contacts \
-         WHERE store_id = $1 AND contact_key > $2 ORDER BY contact_key LIMIT $3",
-    )
-    .bind(store_id)
-    .bind(after.unwrap_or(""))
-    .bind(limit + 1)
-    .fetch_all(db)
-    .await?;
+    let mut rows: Vec<ListedRow> = match segment {
+        None => {
+            sqlx::query_as(
+                "SELECT contact_key, email, tracker_id, fields, created_at, updated_at \
+                 FROM contacts WHERE store_id = $1 AND contact_key > $2 \
+                 ORDER BY contact_key LIMIT $3",
+            )
+            .bind(store_id)
+            .bind(after)
+            .bind(limit + 1)
+            .fetch_all(db)
+            .await?
+        }
+        Some(segment) => sqlx::query_as(
+            "SELECT c.contact_key, c.email, c.tracker_id, c.fields, c.created_at, c.updated_at \
+                 FROM segment_members m JOIN contacts c \
+                 ON c.store_id = m.store_id AND c.contact_key = m.contact_key \
+                 WHERE m.segment_id = $1 AND m.store_id = $2 AND m.contact_key > $3 \
+                 ORDER BY m.contact_key LIMIT $4",
+        )
+        .bind(segment)
+        .bind(store_id)
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(db)
+        .await?,
+    };
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     if more {
         rows.pop();
@@ -172,6 +192,9 @@ pub async fn patch_fields(
     if fields.len() > MAX_CONTACT_FIELDS {
         return Ok(Patched::TooMany);
     }
+    // Segments that read a changed field judge the contact again within seconds.
+    let changed: Vec<&str> = changes.keys().map(String::as_str).collect();
+    crate::segments::members::recheck_now(&mut tx, store_id, &key, &changed, now).await?;
     let fields = Value::Object(fields);
     sqlx::query("UPDATE contacts SET fields = $1 WHERE store_id = $2 AND contact_key = $3")
         .bind(fields.to_string())

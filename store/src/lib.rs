@@ -12,6 +12,7 @@ pub mod contacts;
 pub mod idempotency;
 pub mod outbox;
 pub mod registry;
+pub mod segments;
 pub mod sql;
 pub mod webhooks;
 pub mod workflows;

@@ -25,14 +25,20 @@ pub enum EventKind {
     CustomEventReceived,
     #[serde(rename = "webhook.disabled")]
     WebhookDisabled,
+    #[serde(rename = "segment.entered")]
+    SegmentEntered,
+    #[serde(rename = "segment.exited")]
+    SegmentExited,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::ContactCreated,
         EventKind::ContactUpdated,
         EventKind::CustomEventReceived,
         EventKind::WebhookDisabled,
+        EventKind::SegmentEntered,
+        EventKind::SegmentExited,
     ];
 
     /// The wire name, also the `X-Sluice-Event` header.
@@ -42,6 +48,8 @@ impl EventKind {
             EventKind::ContactUpdated => "contact.updated",
             EventKind::CustomEventReceived => "custom_event.received",
             EventKind::WebhookDisabled => "webhook.disabled",
+            EventKind::SegmentEntered => "segment.entered",
+            EventKind::SegmentExited => "segment.exited",
         }
     }
 

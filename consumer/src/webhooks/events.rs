@@ -72,6 +72,11 @@ impl Subscribers {
         })
     }
 
+    /// The active subscriptions of the batch's stores.
+    pub(crate) fn subscribed(&self) -> &[Subscription] {
+        &self.subscribed
+    }
+
     /// Whether any subscription wants contact.* messages, which carry the contact's state.
     pub(crate) fn want_contacts(&self) -> bool {
         self.subscribed.iter().any(|s| {

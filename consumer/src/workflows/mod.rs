@@ -27,6 +27,8 @@ pub(crate) struct WorkflowEffects {
     pub deliveries: Vec<NewDelivery>,
     /// Runs completed.
     pub runs: u64,
+    /// Contacts whose fields the runs changed.
+    pub changed: HashSet<ContactId>,
 }
 
 /// Active workflows by (store, trigger type), in creation order.
@@ -134,14 +136,15 @@ impl Workflows {
             }
         }
         outbox::dead_letter(tx, &refused_sends, now).await?;
-        for id in changed {
-            let set = fields.remove(&id).unwrap_or_default();
-            store::contacts::set_fields(tx, &id, &set, now).await?;
-            if let Some(state) = contacts.get_mut(&id) {
+        for id in &changed {
+            let set = fields.remove(id).unwrap_or_default();
+            store::contacts::set_fields(tx, id, &set, now).await?;
+            if let Some(state) = contacts.get_mut(id) {
                 state.fields = set;
                 now.clone_into(&mut state.updated_at);
             }
         }
+        effects.changed = changed;
         Ok(effects)
     }
 }

@@ -1,5 +1,5 @@
 //! The registry's HTTP side: stores (tenants), API keys, custom integrations, custom event
-//! types, webhook subscriptions, their deliveries, and workflows.
+//! types, webhook subscriptions, their deliveries, workflows and segments.
 //!
 //! Each resource is a folder: `input.rs` turns a request body into typed values (or the
 //! violations that refuse it), `mod.rs` holds the handlers. The SQL is in
@@ -10,6 +10,7 @@ pub(crate) mod api_keys;
 pub(crate) mod deliveries;
 pub(crate) mod event_types;
 pub(crate) mod integrations;
+pub(crate) mod segments;
 pub(crate) mod stores;
 pub(crate) mod webhooks;
 pub(crate) mod workflows;

@@ -761,3 +761,94 @@ async fn consumer_run_consumes_in_process_and_returns_when_told_to_stop() {
         "the operations port is closed once run returns"
     );
 }
+
+/// Segments in Kafka mode: two consumer processes share the topic (each with its own sweeper,
+/// on one PostgreSQL), a contact enters when its third order within the window arrives and
+/// leaves when the window passes, and each transition is delivered once, signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_keep_segments_and_announce_each_transition_once() {
+    use crate::receiver::{Answer, Receiver};
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (gw, topic) = kafka_gateway().await;
+    let integration = gw.get("/v1/custom-integrations/", &gw.admin_key).await.body["results"][0]
+        ["id"]
+        .as_str()
+        .expect("the integration kafka_gateway made")
+        .to_owned();
+    let types = gw
+        .get(
+            &format!("/v1/custom-integrations/{integration}/custom-event-types/"),
+            &gw.admin_key,
+        )
+        .await;
+    let type_id = types.body["results"][0]["id"]
+        .as_str()
+        .expect("type id")
+        .to_owned();
+    let receiver = Receiver::start(Answer::Ok).await;
+    let hook = gw
+        .post(
+            "/v1/webhooks",
+            &gw.admin_key,
+            json!({"targetUrl": receiver.url, "types": ["segment.entered", "segment.exited"]}),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+    let segment = gw
+        .post(
+            "/v1/segments",
+            &gw.admin_key,
+            json!({"name": "Busy", "conditions": [{"event": {"customEventTypeId": type_id,
+                   "within": "4s", "count": {"op": "gte", "value": 3}}}]}),
+        )
+        .await;
+    assert_eq!(segment.status, StatusCode::CREATED, "{}", segment.body);
+    let group = format!("group-{}", uuid::Uuid::new_v4().simple());
+    let _first = ConsumerProcess::start(&gw, &topic, &group);
+    let _second = ConsumerProcess::start(&gw, &topic, &group);
+    for email in ["ann@example.com", "bob@example.com"] {
+        for n in 1..=3 {
+            send(&gw, email, n).await;
+        }
+    }
+    let kinds = |kind: &'static str| {
+        move |r: &crate::receiver::Received| r.header("x-sluice-event") == kind
+    };
+    receiver
+        .wait_for(2, Duration::from_secs(60), kinds("segment.entered"))
+        .await;
+    receiver
+        .wait_for(2, Duration::from_secs(60), kinds("segment.exited"))
+        .await;
+    // Settled: two consumers, two sweepers, and still one message per transition.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let secret = hook.body["secret"].as_str().expect("secret");
+    let verifier = standardwebhooks::Webhook::new(secret).expect("secret");
+    let mut seen: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            verifier.verify(&r.body, &r.headers).expect("signed");
+            let body = r.json();
+            (
+                body["type"].as_str().unwrap_or_default().to_owned(),
+                body["data"]["contact"]["email"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let expected: Vec<(String, String)> = [
+        ("segment.entered", "ann@example.com"),
+        ("segment.entered", "bob@example.com"),
+        ("segment.exited", "ann@example.com"),
+        ("segment.exited", "bob@example.com"),
+    ]
+    .iter()
+    .map(|(k, e)| ((*k).to_owned(), (*e).to_owned()))
+    .collect();
+    assert_eq!(seen, expected);
+    gw.stop().await;
+}

@@ -20,6 +20,7 @@ mod operations;
 mod processes;
 mod refusals;
 mod registry;
+mod segments;
 mod webhooks;
 mod workflows;
 // The one `wait_until`, written once for the consumer's integration tests and the gateway's.

@@ -22,6 +22,15 @@ impl ContactKey {
             Self::Tracker(tracker) => format!("t:{tracker}"),
         }
     }
+
+    /// The key [`tagged`](Self::tagged) wrote.
+    pub fn from_tagged(tagged: &str) -> Option<Self> {
+        match tagged.split_at_checked(2)? {
+            ("e:", email) => Some(Self::Email(email.to_owned())),
+            ("t:", tracker) => Some(Self::Tracker(tracker.to_owned())),
+            _ => None,
+        }
+    }
 }
 
 /// An event that passed its type's validation.

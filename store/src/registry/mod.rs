@@ -10,6 +10,7 @@ pub mod api_keys;
 mod document;
 pub mod event_types;
 pub mod integrations;
+pub mod segments;
 pub mod stores;
 pub mod webhooks;
 pub mod workflows;

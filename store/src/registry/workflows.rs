@@ -13,10 +13,7 @@ impl DocumentBody for WorkflowDefinition {
 
     fn columns(&self) -> Vec<(&'static str, String)> {
         vec![
-            (
-                "trigger_event_type_id",
-                self.trigger.custom_event_type_id.clone(),
-            ),
+            ("trigger_event_type_id", self.trigger.id().to_owned()),
             ("status", self.status.as_str().to_owned()),
         ]
     }

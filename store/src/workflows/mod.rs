@@ -44,11 +44,26 @@ impl WorkflowStatus {
     }
 }
 
-/// What starts a run: an accepted event of this (receive) type.
+/// What starts a run: an accepted event of a receive type, or a contact entering a segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Trigger {
-    pub custom_event_type_id: String,
+#[serde(rename_all = "camelCase", untagged)]
+pub enum Trigger {
+    #[serde(rename_all = "camelCase")]
+    Event { custom_event_type_id: String },
+    #[serde(rename_all = "camelCase")]
+    SegmentEntered { segment_entered: String },
+}
+
+impl Trigger {
+    /// The id of the event type or segment that starts a run, as the consumer looks it up.
+    pub fn id(&self) -> &str {
+        match self {
+            Trigger::Event {
+                custom_event_type_id,
+            } => custom_event_type_id,
+            Trigger::SegmentEntered { segment_entered } => segment_entered,
+        }
+    }
 }
 
 /// One step of a run; values are templates.

@@ -90,6 +90,11 @@ fn example(kind: EventKind) -> serde_json::Value {
             "fields": {"email": "ann@example.com", "total": 12.5},
         }),
         EventKind::WebhookDisabled => json!({"targetUrl": "https://hooks.example.com/in"}),
+        EventKind::SegmentEntered | EventKind::SegmentExited => json!({
+            "segmentId": "0193a5b2-7c1e-7d2a-9f3b-5e8d4c2a1b00",
+            "segmentName": "Loyal customers",
+            "contact": {"email": "ann@example.com"},
+        }),
     }
 }
 

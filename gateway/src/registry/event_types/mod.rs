@@ -122,7 +122,15 @@ pub(crate) async fn replace(
             .await?
             .ok_or(ApiError::NotFound(EventTypes::NAME))?;
     let private = state.config.delivery.allow_private_targets;
-    event_type.definition = request.read(|v| input::definition(v, private)).await?;
+    let definition = request.read(|v| input::definition(v, private)).await?;
+    super::segments::protect_event_type(
+        &state.db,
+        &caller.store_id,
+        &event_type,
+        Some(&definition),
+    )
+    .await?;
+    event_type.definition = definition;
     event_type.version += 1;
     event_type.updated_at = store::clock::now();
     // A type that becomes a send type gets its secret now, shown in this answer only.
@@ -134,6 +142,22 @@ pub(crate) async fn replace(
         None
     };
     save(state, caller, request.parts, event_type, secret).await
+}
+
+/// `DELETE /v1/custom-event-types/{id}`: refused (409) while a segment counts its events.
+pub(crate) async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<'_, &str>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::CustomEventTypesWrite)?;
+    let Some(event_type) =
+        store::registry::find::<EventType>(&state.db, &caller.store_id, request.params).await?
+    else {
+        return Err(ApiError::NotFound(EventTypes::NAME));
+    };
+    super::segments::protect_event_type(&state.db, &caller.store_id, &event_type, None).await?;
+    super::delete::<EventTypes>(state, caller, request).await
 }
 
 /// Stores a new (version 1) or replaced type and answers it, with its signing secret when

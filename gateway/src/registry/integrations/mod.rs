@@ -68,3 +68,15 @@ pub(crate) async fn patch(
     Integrations::written(state, caller);
     Ok(http_body::json(StatusCode::OK, &integration))
 }
+
+/// `DELETE /v1/custom-integrations/{id}`: refused (409) while a segment counts events of one of
+/// its types, as the seed says; otherwise the integration and its types go.
+pub(crate) async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<'_, &str>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::CustomIntegrationsWrite)?;
+    super::segments::protect_integration(&state.db, &caller.store_id, request.params).await?;
+    super::delete::<Integrations>(state, caller, request).await
+}

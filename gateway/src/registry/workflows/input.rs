@@ -83,11 +83,8 @@ fn read_properties(reader: &mut ObjectReader<'_, '_>, creating: bool) -> PatchWo
         Some(value) => {
             let path = reader.child_path("trigger");
             if let Some(mut trigger) = ObjectReader::new(value, &path, reader.violations()) {
-                let id = trigger.string("customEventTypeId", true, 64);
+                read.trigger = read_trigger(&mut trigger);
                 trigger.finish();
-                read.trigger = id.map(|custom_event_type_id| Trigger {
-                    custom_event_type_id,
-                });
             }
         }
     }
@@ -111,6 +108,29 @@ fn read_properties(reader: &mut ObjectReader<'_, '_>, creating: bool) -> PatchWo
         }
     }
     read
+}
+
+/// `{customEventTypeId}` or `{segmentEntered}`: exactly one.
+fn read_trigger(trigger: &mut ObjectReader<'_, '_>) -> Option<Trigger> {
+    let event = trigger.has("customEventTypeId");
+    let segment = trigger.has("segmentEntered");
+    match (event, segment) {
+        (true, true) => {
+            trigger.violate(
+                "segmentEntered",
+                "a trigger names an event type or a segment, not both",
+            );
+            None
+        }
+        (false, true) => trigger
+            .string("segmentEntered", true, 64)
+            .map(|segment_entered| Trigger::SegmentEntered { segment_entered }),
+        _ => trigger
+            .string("customEventTypeId", true, 64)
+            .map(|custom_event_type_id| Trigger::Event {
+                custom_event_type_id,
+            }),
+    }
 }
 
 fn read_action(

@@ -11,7 +11,7 @@ use sqlx::AnyPool;
 use store::registry::event_types::EventType;
 use store::registry::workflows::Workflow;
 use store::registry::Document;
-use store::workflows::{Action, Template, WorkflowDefinition};
+use store::workflows::{Action, Template, Trigger, WorkflowDefinition};
 
 use super::{refuse_any, Listed, Request, Resource};
 use crate::auth::{Caller, Scope};
@@ -82,16 +82,29 @@ async fn check_references(
     definition: &WorkflowDefinition,
 ) -> Result<(), ApiError> {
     let mut violations = Vec::new();
-    match event_type(db, store_id, &definition.trigger.custom_event_type_id).await? {
-        Some(t) if t.category == Category::Receive => {}
-        Some(_) => violations.push(Violation::new(
-            "/trigger/customEventTypeId",
-            "must be a receive event type",
-        )),
-        None => violations.push(Violation::new(
-            "/trigger/customEventTypeId",
-            "no event type of this store has this id",
-        )),
+    match &definition.trigger {
+        Trigger::Event {
+            custom_event_type_id,
+        } => match event_type(db, store_id, custom_event_type_id).await? {
+            Some(t) if t.category == Category::Receive => {}
+            Some(_) => violations.push(Violation::new(
+                "/trigger/customEventTypeId",
+                "must be a receive event type",
+            )),
+            None => violations.push(Violation::new(
+                "/trigger/customEventTypeId",
+                "no event type of this store has this id",
+            )),
+        },
+        Trigger::SegmentEntered { segment_entered } => {
+            if !super::segments::exists(db, store_id, segment_entered).await? {
+                violations.push(Violation::new(
+                    "/trigger/segmentEntered",
+                    "no segment of this store has this id",
+                ));
+            }
+            check_entry_fields(db, store_id, definition, &mut violations).await?;
+        }
     }
     for (i, action) in definition.actions.iter().enumerate() {
         let Action::SendCustomEvent {
@@ -114,6 +127,34 @@ async fn check_references(
         }
     }
     refuse_any(violations)
+}
+
+/// A workflow a segment starts may not set a contact field any segment reads: its runs could
+/// move the contact in or out of segments, starting workflows again, in a loop.
+async fn check_entry_fields(
+    db: &AnyPool,
+    store_id: &str,
+    definition: &WorkflowDefinition,
+    violations: &mut Vec<Violation>,
+) -> Result<(), sqlx::Error> {
+    let read = super::segments::fields_read(db, store_id).await?;
+    for (i, action) in definition.actions.iter().enumerate() {
+        let Action::SetContactFields { fields } = action else {
+            continue;
+        };
+        for field in fields.keys() {
+            if let Some(segment) = read.get(field) {
+                violations.push(Violation::new(
+                    format!("/actions/{i}/fields/{}", schemas::pointer::escape(field)),
+                    format!(
+                        "is read by segment {segment}; a workflow started by a segment cannot \
+                         set what segments read"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a send action's templates make certain: every field they set is one of the send

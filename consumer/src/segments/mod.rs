@@ -1,0 +1,293 @@
+//! Segment membership (SPEC §6), kept current inside the transactions that change what
+//! segments read: a batch's events and field changes ([`Segments::affected`] picks only the
+//! segments they can move), and the [`sweep`]er's work — windows passing, contacts changed
+//! through the API, and the backfill of a new or changed definition. Each transition is a
+//! member row inserted or deleted, announced once as `segment.entered` / `segment.exited` and,
+//! on entry, by the workflows the segment starts.
+
+mod sweep;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use schemas::{ContactKey, EventEnvelope};
+use serde::Serialize;
+use sqlx::{Any, Transaction};
+use store::contacts::{ContactId, ContactState};
+use store::outbox::NewDelivery;
+use store::segments::{members, SegmentDefinition};
+use store::webhooks::{new_message_id, EventKind, Payload, Subscription};
+use time::OffsetDateTime;
+
+pub(crate) use sweep::sweep;
+
+/// A segment as the consumer judges contacts against it.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) id: String,
+    pub(crate) definition: SegmentDefinition,
+    /// The event types its conditions count.
+    types: HashSet<String>,
+    /// Whether a condition reads contact fields.
+    reads_fields: bool,
+    /// Whether a condition has a window, so a verdict may change with time alone.
+    windowed: bool,
+}
+
+impl Loaded {
+    fn new(id: String, definition: SegmentDefinition) -> Loaded {
+        let types = definition.event_types().map(str::to_owned).collect();
+        let reads_fields = definition.contact_fields().next().is_some();
+        let windowed = definition.conditions.iter().any(
+            |c| matches!(c, store::segments::Condition::Event { event } if event.within.is_some()),
+        );
+        Loaded {
+            id,
+            definition,
+            types,
+            reads_fields,
+            windowed,
+        }
+    }
+}
+
+/// The segments of a batch's stores, read once per batch.
+#[derive(Debug, Default)]
+pub(crate) struct Segments {
+    by_store: HashMap<String, Vec<Loaded>>,
+}
+
+/// A contact entering or leaving a segment.
+#[derive(Debug, Clone)]
+pub(crate) struct Transition {
+    pub(crate) store_id: String,
+    pub(crate) segment_id: String,
+    pub(crate) segment_name: String,
+    pub(crate) contact_key: String,
+    pub(crate) entered: bool,
+}
+
+impl Segments {
+    /// Reads the segments of these stores.
+    pub(crate) async fn load(
+        tx: &mut Transaction<'_, Any>,
+        store_ids: &[&str],
+    ) -> Result<Segments, sqlx::Error> {
+        let mut segments = Segments::default();
+        for row in members::of_stores(tx, store_ids).await? {
+            match serde_json::from_str::<SegmentDefinition>(&row.body) {
+                Ok(definition) => segments
+                    .by_store
+                    .entry(row.store_id)
+                    .or_default()
+                    .push(Loaded::new(row.id, definition)),
+                Err(error) => {
+                    tracing::error!(segment = %row.id, %error, "skipping a segment that cannot be read")
+                }
+            }
+        }
+        Ok(segments)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_store.is_empty()
+    }
+
+    /// The segments each contact must be judged against after a batch: those counting a type
+    /// of the contact's new events, and, for contacts created or whose fields changed, those
+    /// reading fields. Other segments cannot have changed their verdict.
+    pub(crate) fn affected(
+        &self,
+        events: &[&EventEnvelope],
+        fields_changed: &HashSet<ContactId>,
+    ) -> BTreeMap<ContactId, Vec<&Loaded>> {
+        let mut affected: BTreeMap<ContactId, Vec<&Loaded>> = BTreeMap::new();
+        if self.is_empty() {
+            return affected;
+        }
+        let mut types_by_contact: BTreeMap<ContactId, HashSet<&str>> = BTreeMap::new();
+        for event in events {
+            types_by_contact
+                .entry(store::contacts::contact_id(&event.store_id, &event.contact))
+                .or_default()
+                .insert(event.event_type_id.as_str());
+        }
+        for (id, types) in types_by_contact {
+            let Some(segments) = self.by_store.get(&id.0) else {
+                continue;
+            };
+            let changed = fields_changed.contains(&id);
+            let judged: Vec<&Loaded> = segments
+                .iter()
+                .filter(|s| {
+                    (changed && s.reads_fields) || types.iter().any(|t| s.types.contains(*t))
+                })
+                .collect();
+            if !judged.is_empty() {
+                affected.insert(id, judged);
+            }
+        }
+        affected
+    }
+
+    /// One segment by id, for the sweeper.
+    pub(crate) fn find(&self, store_id: &str, id: &str) -> Option<&Loaded> {
+        self.by_store.get(store_id)?.iter().find(|s| s.id == id)
+    }
+}
+
+/// Judges each contact against its segments as they stand in `tx` at `now` (`contacts` holds
+/// the contacts' state; a contact absent there is judged with no fields), writes membership
+/// and rechecks, and returns the transitions.
+pub(crate) async fn judge(
+    tx: &mut Transaction<'_, Any>,
+    pairs: &BTreeMap<ContactId, Vec<&Loaded>>,
+    contacts: &HashMap<ContactId, ContactState>,
+    now: OffsetDateTime,
+) -> Result<Vec<Transition>, sqlx::Error> {
+    let mut transitions = Vec::new();
+    if pairs.is_empty() {
+        return Ok(transitions);
+    }
+    let stamp = store::clock::format(now);
+    // Current memberships, one statement per store.
+    let mut by_store: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (store, key) in pairs.keys() {
+        by_store
+            .entry(store.as_str())
+            .or_default()
+            .push(key.as_str());
+    }
+    let mut current = HashSet::new();
+    for (store, keys) in by_store {
+        current.extend(members::memberships(tx, store, &keys).await?);
+    }
+    let no_fields = serde_json::Map::new();
+    for ((store_id, key), segments) in pairs {
+        let fields = contacts
+            .get(&(store_id.clone(), key.clone()))
+            .map_or(&no_fields, |state| &state.fields);
+        let mut types: Vec<&str> = segments
+            .iter()
+            .flat_map(|s| s.types.iter().map(String::as_str))
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        let mut since = Some(now);
+        for segment in segments {
+            since = match (since, segment.definition.reads_since(now)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            };
+        }
+        let facts = members::facts(tx, store_id, key, &types, since).await?;
+        for segment in segments {
+            let verdict = segment.definition.evaluate(fields, &facts, now);
+            let was = current.contains(&(segment.id.clone(), key.clone()));
+            let moved = match (was, verdict.member) {
+                (false, true) => members::enter(tx, store_id, &segment.id, key, &stamp).await?,
+                (true, false) => members::exit(tx, store_id, &segment.id, key).await?,
+                _ => false,
+            };
+            if moved {
+                transitions.push(Transition {
+                    store_id: store_id.clone(),
+                    segment_id: segment.id.clone(),
+                    segment_name: segment.definition.name.clone(),
+                    contact_key: key.clone(),
+                    entered: verdict.member,
+                });
+            }
+            if segment.windowed {
+                members::set_recheck(tx, store_id, &segment.id, key, verdict.recheck_at).await?;
+            }
+        }
+    }
+    Ok(transitions)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SegmentData<'a> {
+    segment_id: &'a str,
+    segment_name: &'a str,
+    contact: &'a ContactKey,
+}
+
+/// The `segment.entered` / `segment.exited` deliveries of `transitions` to the subscriptions
+/// (of their stores) that want them. Segment messages come from no integration, so they are
+/// filtered by type only.
+pub(crate) fn deliveries(
+    subscribed: &[Subscription],
+    transitions: &[Transition],
+    now: &str,
+) -> Vec<NewDelivery> {
+    let mut deliveries = Vec::new();
+    for transition in transitions {
+        let kind = if transition.entered {
+            EventKind::SegmentEntered
+        } else {
+            EventKind::SegmentExited
+        };
+        let Some(contact) = ContactKey::from_tagged(&transition.contact_key) else {
+            continue;
+        };
+        let wanting: Vec<&Subscription> = subscribed
+            .iter()
+            .filter(|s| s.store_id == transition.store_id && s.wants(kind, None))
+            .collect();
+        if wanting.is_empty() {
+            continue;
+        }
+        let message_id = new_message_id();
+        let body = Payload {
+            id: &message_id,
+            kind: kind.as_str(),
+            created_at: now,
+            store_id: &transition.store_id,
+            data: SegmentData {
+                segment_id: &transition.segment_id,
+                segment_name: &transition.segment_name,
+                contact: &contact,
+            },
+        }
+        .to_json();
+        for subscription in wanting {
+            deliveries.push(NewDelivery {
+                store_id: transition.store_id.clone(),
+                message_id: message_id.clone(),
+                webhook_id: Some(subscription.id.clone()),
+                event_type_id: None,
+                event: kind.as_str().to_owned(),
+                payload: body.clone(),
+            });
+        }
+    }
+    deliveries
+}
+
+/// The entries of `transitions` as the events workflows started by a segment run on: the
+/// segment's id stands where an event type's would, and the event's fields are the segment's
+/// id and name (`{{event.segmentId}}`, `{{event.segmentName}}`).
+pub(crate) fn entries(transitions: &[Transition], now: &str) -> Vec<EventEnvelope> {
+    transitions
+        .iter()
+        .filter(|t| t.entered)
+        .filter_map(|t| {
+            let contact = ContactKey::from_tagged(&t.contact_key)?;
+            let mut fields = serde_json::Map::new();
+            fields.insert("segmentId".into(), t.segment_id.clone().into());
+            fields.insert("segmentName".into(), t.segment_name.clone().into());
+            Some(EventEnvelope {
+                id: uuid::Uuid::now_v7().to_string(),
+                store_id: t.store_id.clone(),
+                event_type_id: t.segment_id.clone(),
+                event_type_version: 0,
+                alias: EventKind::SegmentEntered.as_str().to_owned(),
+                receive_type: schemas::ReceiveType::Api,
+                received_at: now.to_owned(),
+                contact,
+                fields,
+            })
+        })
+        .collect()
+}

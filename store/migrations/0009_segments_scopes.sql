@@ -1,0 +1,15 @@
+-- The segments scopes are new: keys that held every scope before get them too.
+UPDATE api_keys SET scopes = scopes || ' segments:read segments:write'
+WHERE (' ' || scopes || ' ') LIKE '% customEvents:write %'
+  AND (' ' || scopes || ' ') LIKE '% customEventTypes:read %'
+  AND (' ' || scopes || ' ') LIKE '% customEventTypes:write %'
+  AND (' ' || scopes || ' ') LIKE '% customIntegrations:read %'
+  AND (' ' || scopes || ' ') LIKE '% customIntegrations:write %'
+  AND (' ' || scopes || ' ') LIKE '% contacts:read %'
+  AND (' ' || scopes || ' ') LIKE '% contacts:write %'
+  AND (' ' || scopes || ' ') LIKE '% webhooks:read %'
+  AND (' ' || scopes || ' ') LIKE '% webhooks:write %'
+  AND (' ' || scopes || ' ') LIKE '% workflows:read %'
+  AND (' ' || scopes || ' ') LIKE '% workflows:write %'
+  AND (' ' || scopes || ' ') LIKE '% apiKeys:write %'
+  AND (' ' || scopes || ' ') NOT LIKE '% segments:read %';

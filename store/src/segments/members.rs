@@ -1,0 +1,372 @@
+//! The segments tables as the consumer keeps them (members, rechecks, backfills) and as the
+//! API reads them. A transition is a row inserted or deleted with the statement's own answer
+//! deciding it happened, so two writers judging the same contact emit it once.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+use sqlx::{Any, AnyPool, Transaction};
+use time::OffsetDateTime;
+
+use super::{Fact, MAX_ACTIVITIES_READ};
+use crate::clock;
+use crate::sql::list_placeholders;
+
+/// A segment as the consumer reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredSegment {
+    pub id: String,
+    pub store_id: String,
+    pub body: String,
+    pub updated_at: String,
+    pub backfill_after: Option<String>,
+}
+
+/// The segments of these stores.
+pub async fn of_stores(
+    tx: &mut Transaction<'_, Any>,
+    store_ids: &[&str],
+) -> Result<Vec<StoredSegment>, sqlx::Error> {
+    if store_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, store_id, body, updated_at, backfill_after FROM segments \
+         WHERE store_id IN ({}) ORDER BY id",
+        list_placeholders(1, store_ids.len())
+    );
+    let mut query = sqlx::query_as::<_, StoredSegment>(&sql);
+    for store in store_ids {
+        query = query.bind(*store);
+    }
+    query.fetch_all(&mut **tx).await
+}
+
+/// The segments these contacts of `store_id` are members of now, as (segment, contact key).
+pub async fn memberships(
+    tx: &mut Transaction<'_, Any>,
+    store_id: &str,
+    contact_keys: &[&str],
+) -> Result<HashSet<(String, String)>, sqlx::Error> {
+    let mut found = HashSet::new();
+    for chunk in contact_keys.chunks(500) {
+        let sql = format!(
+            "SELECT segment_id, contact_key FROM segment_members \
+             WHERE store_id = $1 AND contact_key IN ({})",
+            list_placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(store_id);
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        found.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(found)
+}
+
+/// The contact's most recent events of `types` received at or after `since` (all when None),
+/// newest first, at most [`MAX_ACTIVITIES_READ`].
+pub async fn facts(
+    tx: &mut Transaction<'_, Any>,
+    store_id: &str,
+    contact_key: &str,
+    types: &[&str],
+    since: Option<OffsetDateTime>,
+) -> Result<Vec<Fact>, sqlx::Error> {
+    if types.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT event_type_id, received_at, fields FROM activities \
+         WHERE store_id = $1 AND contact_key = $2 AND received_at >= $3 AND event_type_id IN ({}) \
+         ORDER BY received_at DESC LIMIT {MAX_ACTIVITIES_READ}",
+        list_placeholders(4, types.len())
+    );
+    let since = since.map(clock::format).unwrap_or_default();
+    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql)
+        .bind(store_id)
+        .bind(contact_key)
+        .bind(since);
+    for t in types {
+        query = query.bind(*t);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(event_type_id, received_at, fields)| {
+            let fields = match serde_json::from_str(&fields) {
+                Ok(Value::Object(map)) => map,
+                _ => Map::new(),
+            };
+            Some(Fact {
+                event_type_id,
+                received_at: clock::parse(&received_at)?,
+                fields,
+            })
+        })
+        .collect())
+}
+
+/// Makes the contact a member; true when it was not one (the caller announces the entry).
+pub async fn enter(
+    tx: &mut Transaction<'_, Any>,
+    store_id: &str,
+    segment_id: &str,
+    contact_key: &str,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO segment_members (segment_id, store_id, contact_key, entered_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (segment_id, contact_key) DO NOTHING",
+    )
+    .bind(segment_id)
+    .bind(store_id)
+    .bind(contact_key)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Ends the contact's membership; true when it was a member (the caller announces the exit).
+pub async fn exit(
+    tx: &mut Transaction<'_, Any>,
+    store_id: &str,
+    segment_id: &str,
+    contact_key: &str,
+) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query(
+        "DELETE FROM segment_members WHERE segment_id = $1 AND store_id = $2 AND contact_key = $3",
+    )
+    .bind(segment_id)
+    .bind(store_id)
+    .bind(contact_key)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(deleted == 1)
+}
+
+/// Sets when the pair is evaluated again with no new event, or clears it.
+pub async fn set_recheck(
+    tx: &mut Transaction<'_, Any>,
+    store_id: &str,
+    segment_id: &str,
+    contact_key: &str,
+    due_at: Option<OffsetDateTime>,
+) -> Result<(), sqlx::Error> {
+    match due_at {
+        Some(due_at) => {
+            sqlx::query(
+                "INSERT INTO segment_rechecks (segment_id, store_id, contact_key, due_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (segment_id, contact_key) \
+                 DO UPDATE SET due_at = excluded.due_at",
+            )
+            .bind(segment_id)
+            .bind(store_id)
+            .bind(contact_key)
+            .bind(clock::format(due_at))
+            .execute(&mut **tx)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM segment_rechecks WHERE segment_id = $1 AND contact_key = $2")
+                .bind(segment_id)
+                .bind(contact_key)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Has the store's segments that read any of `fields` judge the contact again at the
+/// sweeper's next tick (a change made outside the consumer: the contacts API).
+pub async fn recheck_now(
+    tx: &mut Transaction<'_, Any>,
+    store_id: &str,
+    contact_key: &str,
+    fields: &[&str],
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    for segment in of_stores(tx, &[store_id]).await? {
+        let Ok(definition) = serde_json::from_str::<super::SegmentDefinition>(&segment.body) else {
+            continue;
+        };
+        if definition.contact_fields().any(|f| fields.contains(&f)) {
+            let Some(now) = clock::parse(now) else {
+                continue;
+            };
+            set_recheck(tx, store_id, &segment.id, contact_key, Some(now)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A (segment, contact) pair due to be evaluated again.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Due {
+    pub segment_id: String,
+    pub store_id: String,
+    pub contact_key: String,
+}
+
+/// Up to `limit` pairs whose recheck is due at `now`, most overdue first.
+pub async fn due(
+    tx: &mut Transaction<'_, Any>,
+    now: &str,
+    limit: i64,
+) -> Result<Vec<Due>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT segment_id, store_id, contact_key FROM segment_rechecks \
+         WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// A segment whose contacts have not all been evaluated against its current definition.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Backfill {
+    pub id: String,
+    pub store_id: String,
+    pub updated_at: String,
+    pub backfill_after: String,
+}
+
+/// One segment with a backfill to do, if any.
+pub async fn next_backfill(tx: &mut Transaction<'_, Any>) -> Result<Option<Backfill>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, store_id, updated_at, backfill_after FROM segments \
+         WHERE backfill_after IS NOT NULL ORDER BY updated_at LIMIT 1",
+    )
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// The stored keys of up to `limit` of the store's contacts after `after`, in order.
+pub async fn contacts_after(
+    tx: &mut Transaction<'_, Any>,
+    store_id: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT contact_key FROM contacts WHERE store_id = $1 AND contact_key > $2 \
+         ORDER BY contact_key LIMIT $3",
+    )
+    .bind(store_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Moves the backfill on to `next` (None: done), unless the segment was written since it was
+/// read (`updated_at`), in which case the new definition's backfill stands.
+pub async fn advance_backfill(
+    tx: &mut Transaction<'_, Any>,
+    segment_id: &str,
+    updated_at: &str,
+    next: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE segments SET backfill_after = $1 WHERE id = $2 AND updated_at = $3")
+        .bind(next)
+        .bind(segment_id)
+        .bind(updated_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Members per segment, for answers' `size`.
+pub async fn sizes(
+    db: &AnyPool,
+    segment_ids: &[&str],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    if segment_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT segment_id, COUNT(*) FROM segment_members WHERE segment_id IN ({}) \
+         GROUP BY segment_id",
+        list_placeholders(1, segment_ids.len())
+    );
+    let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+    for id in segment_ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(db).await?.into_iter().collect())
+}
+
+/// A segment a contact is in, as `GET /v1/contacts/{email}/segments` lists it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    pub id: String,
+    pub name: String,
+    pub entered_at: String,
+}
+
+/// A page of the segments the contact is in, by segment id, and whether more follow.
+pub async fn of_contact(
+    db: &AnyPool,
+    store_id: &str,
+    contact_key: &str,
+    after: &str,
+    limit: i64,
+) -> Result<(Vec<Membership>, bool), sqlx::Error> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT m.segment_id, s.body, m.entered_at FROM segment_members m \
+         JOIN segments s ON s.id = m.segment_id \
+         WHERE m.store_id = $1 AND m.contact_key = $2 AND m.segment_id > $3 \
+         ORDER BY m.segment_id LIMIT $4",
+    )
+    .bind(store_id)
+    .bind(contact_key)
+    .bind(after)
+    .bind(limit + 1)
+    .fetch_all(db)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let listed = rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|(id, body, entered_at)| Membership {
+            id,
+            name: serde_json::from_str::<super::SegmentDefinition>(&body)
+                .map(|d| d.name)
+                .unwrap_or_default(),
+            entered_at,
+        })
+        .collect();
+    Ok((listed, more))
+}
+
+/// Deletes the store's segment, its members and its rechecks; false when there is none.
+pub async fn delete(db: &AnyPool, store_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let deleted = sqlx::query("DELETE FROM segments WHERE id = $1 AND store_id = $2")
+        .bind(id)
+        .bind(store_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(false);
+    }
+    for table in ["segment_members", "segment_rechecks"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE segment_id = $1 AND store_id = $2"
+        ))
+        .bind(id)
+        .bind(store_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
