@@ -164,6 +164,10 @@ allowed = {
     "updateWorkflow": ["422"],
     "listContacts": ["400"],                 # `cursor` is a cursor the gateway minted
     "listContactActivities": ["400"],        # `before` is a cursor the gateway minted
+    "listContactSegments": ["400"],          # `cursor` is a cursor the gateway minted
+    "listSegmentContacts": ["400"],
+    "createSegment": ["422"],                # conditions name existing types and fields;
+    "replaceSegment": ["422"],               # op with field, windows up to 366 days
     "listWebhookDeliveries": ["400"],
 }
 aliases = {"ingestApiEvent": "order-paid", "ingestApiBatch": "order-paid",

@@ -7,8 +7,10 @@
 //! from `/proc/self/stat`: on two shared cores it moves far less than wall time does.
 //!
 //! Rows: the batch size (what the consumer's linger buys), then the aims' cost-growth axes at
-//! one batch size: contacts touched (1 to 10,000 distinct), event types (1 to 1,000) and
-//! webhooks and workflows per store (0 to 100). A flat column is the aim.
+//! one batch size: contacts touched (1 to 10,000 distinct), event types (1 to 1,000),
+//! webhooks and workflows per store (0 to 100), and segments per store (0 to 100 counting other
+//! types, which a batch must not pay for; 1 to 10 counting the events' own type, which it must
+//! evaluate). A flat column is the aim for all but the last.
 //!
 //! `cargo bench -p consumer --bench apply`
 
@@ -22,13 +24,15 @@ const MEASURED: usize = 20_000;
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     println!("CPU µs per event stored by effects::apply (~1 KiB events, {MEASURED} measured after {WARM_UP})");
-    println!("| case | batch | contacts | types | webhooks+workflows | µs/event | ratio |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| case | batch | contacts | types | webhooks+workflows | segments (other/this type) | µs/event | ratio |");
+    println!("|---|---|---|---|---|---|---|---|");
     let base = Case {
         batch: 100,
         contacts: 10_000,
         types: 1,
         hooks: 0,
+        segments: 0,
+        counting: 0,
     };
     // The first store made in a process pays for more than its events (allocator arenas,
     // the file system's first extents); measured once and set aside.
@@ -52,6 +56,17 @@ async fn main() {
     for hooks in [10, 100] {
         run("webhooks+workflows", Case { hooks, ..base }, reference).await;
     }
+    for segments in [10, 100] {
+        run(
+            "segments, other types",
+            Case { segments, ..base },
+            reference,
+        )
+        .await;
+    }
+    for counting in [1, 10] {
+        run("segments, this type", Case { counting, ..base }, reference).await;
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +78,11 @@ struct Case {
     /// an alias never sent, a trigger type never sent), so what is measured is the cost of
     /// their existence.
     hooks: usize,
+    /// Segments counting a type no event has: what their existence costs.
+    segments: usize,
+    /// Segments counting the events' own type (the third within 30 days): each batch judges
+    /// its contacts against them.
+    counting: usize,
 }
 
 /// Measures `case` and prints its row, its ratio to `reference` (itself when `None`); returns
@@ -71,8 +91,8 @@ async fn run(name: &str, case: Case, reference: Option<f64>) -> f64 {
     let us = measure(case).await;
     let ratio = us / reference.unwrap_or(us);
     println!(
-        "| {name} | {} | {} | {} | {} | {us:.1} | {ratio:.2} |",
-        case.batch, case.contacts, case.types, case.hooks
+        "| {name} | {} | {} | {} | {} | {}/{} | {us:.1} | {ratio:.2} |",
+        case.batch, case.contacts, case.types, case.hooks, case.segments, case.counting
     );
     us
 }

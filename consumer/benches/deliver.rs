@@ -97,6 +97,7 @@ async fn run_outbox(targets: &[String], n: usize, wanted: usize) -> (Duration, i
             event_type_id: None,
             event: "custom_event.received".into(),
             payload: PAYLOAD.into(),
+            contact_key: None,
         })
         .collect();
     let mut tx = db.begin().await.expect("tx");

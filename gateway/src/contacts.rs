@@ -166,6 +166,21 @@ pub(crate) async fn get(
     Ok(http_body::json(StatusCode::OK, &contact))
 }
 
+/// `DELETE /v1/contacts/{email}`: erases the contact and what is stored about it (see
+/// `store::contacts::erase`); 404 when there is none, so a second erasure says so.
+pub(crate) async fn erase(
+    state: &AppState,
+    caller: &Caller,
+    email: &str,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::ContactsWrite)?;
+    let email = normalise(email)?;
+    if !store::contacts::erase(&state.db, &caller.store_id, &email).await? {
+        return Err(ApiError::NotFound("contact"));
+    }
+    Ok(http_body::empty(StatusCode::NO_CONTENT))
+}
+
 /// Fields that say who a contact is: neither a change nor a workflow may set them.
 pub(crate) const IDENTITY_FIELDS: [&str; 2] = ["email", "trackerId"];
 

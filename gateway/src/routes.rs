@@ -145,7 +145,7 @@ impl<'a> Route<'a> {
             | Route::ContactSegments(_)
             | Route::SegmentContacts(_)
             | Route::Deliveries(_) => "GET, HEAD",
-            Route::Contact(_) => "GET, HEAD, PATCH",
+            Route::Contact(_) => "GET, HEAD, PATCH, DELETE",
             Route::ApiEvent(_)
             | Route::ApiBatch(_)
             | Route::WebhookEvent { .. }
@@ -252,6 +252,9 @@ async fn dispatch(
         (Route::Contacts, &Method::GET) => contacts::list(state, &caller().await?, query).await,
         (Route::Contact(email), &Method::PATCH) => {
             contacts::patch(state, &caller().await?, req!(email)).await
+        }
+        (Route::Contact(email), &Method::DELETE) => {
+            contacts::erase(state, &caller().await?, email).await
         }
         (Route::Contact(email), &Method::GET) => {
             contacts::get(state, &caller().await?, email).await

@@ -211,6 +211,41 @@ pub async fn patch_fields(
     }))
 }
 
+/// Erases the contact with this (normalised) email: the contact, its activities, its segment
+/// memberships and rechecks, and every delivery about it (pending ones are never sent; past
+/// ones no longer hold its data). False when there is no such contact. The contact row goes
+/// first, so the erasure waits for a consumer batch that holds it; events still queued for
+/// the email create a new contact when they are consumed.
+pub async fn erase(db: &AnyPool, store_id: &str, email: &str) -> Result<bool, sqlx::Error> {
+    let key = format!("e:{email}");
+    let mut tx = db.begin().await?;
+    let erased = sqlx::query("DELETE FROM contacts WHERE store_id = $1 AND contact_key = $2")
+        .bind(store_id)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if erased == 0 {
+        return Ok(false);
+    }
+    for table in [
+        "activities",
+        "segment_members",
+        "segment_rechecks",
+        "deliveries",
+    ] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE store_id = $1 AND contact_key = $2"
+        ))
+        .bind(store_id)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Whether the contact with this (normalised) email exists.
 pub async fn contact_exists(
     db: &AnyPool,

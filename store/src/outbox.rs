@@ -16,7 +16,7 @@ pub const DELIVERED: &str = "delivered";
 /// Every try failed; kept for inspection and a manual retry.
 pub const FAILED: &str = "failed";
 
-/// Rows per multi-row insert: 10 parameters a row.
+/// Rows per multi-row insert: 11 parameters a row.
 const ROWS_PER_STATEMENT: usize = 100;
 
 /// A delivery to add to the outbox.
@@ -30,6 +30,8 @@ pub struct NewDelivery {
     pub event_type_id: Option<String>,
     pub event: String,
     pub payload: String,
+    /// The stored key of the contact it is about, if any: erasing the contact erases it.
+    pub contact_key: Option<String>,
 }
 
 /// Adds deliveries, due now, inside the caller's transaction; returns their ids.
@@ -55,7 +57,8 @@ pub async fn enqueue(
                 .bind(&delivery.payload)
                 .bind(now)
                 .bind(now)
-                .bind(now);
+                .bind(now)
+                .bind(&delivery.contact_key);
         }
         query.execute(&mut **tx).await?;
     }
@@ -73,8 +76,8 @@ pub async fn dead_letter(
     for (delivery, reason) in refused {
         sqlx::query(&format!(
             "INSERT INTO deliveries (id, store_id, message_id, webhook_id, event_type_id, event, \
-             payload, status, attempts, next_attempt_at, last_error, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, '{FAILED}', 0, $8, $9, $8, $8)"
+             payload, status, attempts, next_attempt_at, last_error, created_at, updated_at, \
+             contact_key) VALUES ($1, $2, $3, $4, $5, $6, $7, '{FAILED}', 0, $8, $9, $8, $8, $10)"
         ))
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(&delivery.store_id)
@@ -85,6 +88,7 @@ pub async fn dead_letter(
         .bind(&delivery.payload)
         .bind(now)
         .bind(reason)
+        .bind(&delivery.contact_key)
         .execute(&mut **tx)
         .await?;
     }
@@ -95,9 +99,9 @@ pub async fn dead_letter(
 fn insert_sql(rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|row| {
-            let n = |c: usize| row * 10 + c;
+            let n = |c: usize| format!("${}", row * 11 + c);
             format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, '{PENDING}', 0, ${}, ${}, ${})",
+                "({}, {}, {}, {}, {}, {}, {}, '{PENDING}', 0, {}, {}, {}, {})",
                 n(1),
                 n(2),
                 n(3),
@@ -107,13 +111,14 @@ fn insert_sql(rows: usize) -> String {
                 n(7),
                 n(8),
                 n(9),
-                n(10)
+                n(10),
+                n(11)
             )
         })
         .collect();
     format!(
         "INSERT INTO deliveries (id, store_id, message_id, webhook_id, event_type_id, event, \
-         payload, status, attempts, next_attempt_at, created_at, updated_at) VALUES {}",
+         payload, status, attempts, next_attempt_at, created_at, updated_at, contact_key) VALUES {}",
         values.join(", ")
     )
 }

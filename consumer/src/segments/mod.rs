@@ -259,6 +259,7 @@ pub(crate) fn deliveries(
                 event_type_id: None,
                 event: kind.as_str().to_owned(),
                 payload: body.clone(),
+                contact_key: Some(transition.contact_key.clone()),
             });
         }
     }

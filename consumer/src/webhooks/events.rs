@@ -126,6 +126,7 @@ impl Subscribers {
                 &event.store_id,
                 EventKind::CustomEventReceived,
                 origin,
+                &event.contact,
                 &|id| {
                     Payload {
                         id,
@@ -170,6 +171,7 @@ impl Subscribers {
                 &event.store_id,
                 kind,
                 origin,
+                &event.contact,
                 &|message_id| {
                     Payload {
                         id: message_id,
@@ -198,6 +200,7 @@ fn fan_out(
     store: &str,
     kind: EventKind,
     origin: Origin<'_>,
+    contact: &ContactKey,
     payload: &dyn Fn(&str) -> String,
 ) {
     let wanting: Vec<&&Subscription> = by_store
@@ -220,6 +223,7 @@ fn fan_out(
             event_type_id: None,
             event: kind.as_str().to_owned(),
             payload: body.clone(),
+            contact_key: Some(contact.tagged()),
         });
     }
 }

@@ -76,6 +76,7 @@ pub(crate) async fn failed(
             event_type_id: None,
             event: EventKind::WebhookDisabled.as_str().to_owned(),
             payload: payload.clone(),
+            contact_key: None,
         })
         .collect();
     outbox::enqueue(tx, &notices, &now).await?;

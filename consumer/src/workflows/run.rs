@@ -113,6 +113,7 @@ pub(super) fn one(
                     event_type_id: Some(custom_event_type_id.clone()),
                     event: SEND_EVENT.to_owned(),
                     payload,
+                    contact_key: Some(event.contact.tagged()),
                 };
                 if let Some(violations) = refused {
                     let problems: Vec<String> =

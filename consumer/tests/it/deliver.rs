@@ -97,6 +97,7 @@ async fn enqueue(db: &AnyPool, webhook: &str, n: usize) {
                 webhook_id: Some(webhook.into()),
                 event_type_id: None,
                 event: "custom_event.received".into(),
+                contact_key: None,
             }
         })
         .collect();

@@ -303,4 +303,65 @@ on_both_stores! {
             "actions": [{"type": "setContactFields", "fields": {"badge": "yes"}}]})).await;
         assert_eq!(unknown.body["errors"][0]["path"], "/trigger/segmentEntered", "{}", unknown.body);
     }
+    async fn erasing_a_contact_takes_everything_stored_about_it(gw: TestGateway) {
+        let paid = gw.event_type(order_type()).await;
+        // Deliveries stay in the outbox: the receiver refuses them.
+        let receiver = Receiver::start(Answer::Status(503)).await;
+        let hook = gw.post("/v1/webhooks", &gw.admin_key, json!({"targetUrl": receiver.url})).await;
+        assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+        let hook_id = hook.body["id"].as_str().expect("id").to_owned();
+        let segment = create_segment(&gw, json!({"name": "Buyers", "conditions": [
+            {"event": {"customEventTypeId": paid["id"]}}]})).await;
+        post_order(&gw, "ann@example.com", "a-1", 5.0).await;
+        post_order(&gw, "bob@example.com", "b-1", 6.0).await;
+        gw.activities_eventually("ann@example.com", 1).await;
+        wait_until(WAIT, "both members", || async {
+            (members(&gw, &segment).await.len() == 2).then_some(())
+        }).await;
+        // Whom each message is about, from what the receiver was sent (each is tried at once).
+        let whom = wait_until(WAIT, "three messages about each contact", || async {
+            let mut whom = std::collections::HashMap::new();
+            for message in receiver.received() {
+                let body = message.json();
+                let data = &body["data"];
+                let email = data["contact"]["email"].as_str().or(data["email"].as_str());
+                whom.insert(message.header("webhook-id").to_owned(), email.unwrap_or_default().to_owned());
+            }
+            let of = |e: &str| whom.values().filter(|v| v.as_str() == e).count();
+            (of("ann@example.com") >= 3 && of("bob@example.com") >= 3).then_some(whom)
+        }).await;
+        let about = |email: &'static str| {
+            let gw = &gw;
+            let hook_id = hook_id.clone();
+            let whom = whom.clone();
+            async move {
+                let reply = gw.get(&format!("/v1/webhooks/{hook_id}/deliveries?limit=100"), &gw.admin_key).await;
+                reply.body["results"].as_array().expect("results").iter()
+                    .filter(|d| whom.get(d["messageId"].as_str().unwrap_or_default()).is_some_and(|e| e == email))
+                    .count()
+            }
+        };
+        assert!(about("ann@example.com").await >= 3, "received, contact.created and segment.entered");
+
+        let erased = gw.call(Method::DELETE, "/v1/contacts/Ann@Example.com", Some(&gw.admin_key), None).await;
+        assert_eq!(erased.status, StatusCode::NO_CONTENT, "{}", erased.body);
+        gw.get("/v1/contacts/ann@example.com", &gw.admin_key).await.problem(StatusCode::NOT_FOUND);
+        gw.get("/v1/contacts/ann@example.com/activities", &gw.admin_key).await.problem(StatusCode::NOT_FOUND);
+        assert_eq!(members(&gw, &segment).await, ["bob@example.com"]);
+        assert_eq!(about("ann@example.com").await, 0);
+        assert!(about("bob@example.com").await >= 3, "Bob's deliveries stay");
+        // Twice: there is nothing left to erase.
+        gw.call(Method::DELETE, "/v1/contacts/ann@example.com", Some(&gw.admin_key), None)
+            .await
+            .problem(StatusCode::NOT_FOUND);
+        // A key that may only read contacts may not erase them.
+        let reader = gw.key_with(&["contacts:read"]).await;
+        gw.call(Method::DELETE, "/v1/contacts/bob@example.com", Some(&reader), None)
+            .await
+            .problem(StatusCode::FORBIDDEN);
+        // A later event makes a new contact, with only its own activity.
+        post_order(&gw, "ann@example.com", "a-2", 7.0).await;
+        let activities = gw.activities_eventually("ann@example.com", 1).await;
+        assert_eq!(activities[0]["fields"]["orderId"], "a-2");
+    }
 }

@@ -64,6 +64,7 @@ pub(crate) async fn test(
             event_type_id: None,
             event: kind.as_str().to_owned(),
             payload,
+            contact_key: None,
         },
     )
     .await?;

@@ -114,7 +114,11 @@ fn contact_condition(reader: &mut ObjectReader<'_, '_>) -> Option<Condition> {
         );
     }
     let op = read_op(reader, "op", true);
-    let value = op.and_then(|op| read_value(reader, op));
+    let value = match op {
+        Some(op) => read_value(reader, op),
+        // The op is wrong or missing, which is reported; the value is not unknown.
+        None => reader.value("value").and(None),
+    };
     if let (Some(Op::Contains), Some(value)) = (op, &value) {
         if !value.is_string() {
             reader.violate("value", "contains compares with text");
@@ -141,7 +145,7 @@ fn event_condition(reader: &mut ObjectReader<'_, '_>) -> Option<EventCondition> 
             }
             None
         }
-        (Some(_), None) => None,
+        (Some(_), None) => reader.value("value").and(None),
     };
     let within = reader.string("within", false, 16);
     if let Some(text) = &within {
