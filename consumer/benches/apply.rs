@@ -117,6 +117,17 @@ async fn measure(case: Case) -> f64 {
         apply(&db, batch).await;
     }
     let cpu = cpu_seconds() - started;
+    if case.counting > 0 {
+        // The case measures what it says only if contacts did enter the counting segments.
+        let (members,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM segment_members")
+            .fetch_one(&db)
+            .await
+            .expect("count");
+        assert!(
+            members > 0,
+            "no contact entered a segment counting its events"
+        );
+    }
     db.close().await;
     cpu * 1e6 / (batches.len() * case.batch) as f64
 }
@@ -126,7 +137,8 @@ async fn apply(db: &AnyPool, batch: &[EventEnvelope]) {
     assert_eq!(applied.recorded as usize, batch.len(), "every event is new");
 }
 
-/// The store, its event types, and `hooks` webhooks and workflows on a type no event has.
+/// The store, its event types, `hooks` webhooks and workflows on a type no event has, and the
+/// case's segments.
 async fn register(db: &AnyPool, store_id: &str, case: Case) {
     let now = store::clock::now();
     sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ($1, 'bench', $2)")
@@ -168,6 +180,33 @@ async fn register(db: &AnyPool, store_id: &str, case: Case) {
         .execute(db)
         .await
         .expect("workflow");
+    }
+    let other_types = (0..case.segments).map(|n| {
+        (
+            format!("{store_id}-seg-{n}"),
+            format!("{store_id}-unused-type"),
+        )
+    });
+    let this_type = (0..case.counting).map(|n| {
+        (
+            format!("{store_id}-count-{n}"),
+            format!("{store_id}-type-0"),
+        )
+    });
+    for (id, counted) in other_types.chain(this_type) {
+        let body = json!({"name": "bench", "match": "all", "conditions": [{"event": {
+            "customEventTypeId": counted, "within": "30d", "count": {"op": "gte", "value": 3}}}]});
+        sqlx::query(
+            "INSERT INTO segments (id, store_id, body, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(id)
+        .bind(store_id)
+        .bind(body.to_string())
+        .bind(&now)
+        .execute(db)
+        .await
+        .expect("segment");
     }
 }
 

@@ -31,6 +31,8 @@ pub(crate) struct Loaded {
     reads_fields: bool,
     /// Whether a condition has a window, so a verdict may change with time alone.
     windowed: bool,
+    /// Whether a condition compares an event's field, so events are read with their fields.
+    reads_event_fields: bool,
 }
 
 impl Loaded {
@@ -40,12 +42,14 @@ impl Loaded {
         let windowed = definition.conditions.iter().any(
             |c| matches!(c, store::segments::Condition::Event { event } if event.within.is_some()),
         );
+        let reads_event_fields = definition.event_fields().next().is_some();
         Loaded {
             id,
             definition,
             types,
             reads_fields,
             windowed,
+            reads_event_fields,
         }
     }
 }
@@ -158,8 +162,10 @@ pub(crate) async fn judge(
             .push(key.as_str());
     }
     let mut current = HashSet::new();
+    let mut due = HashMap::new();
     for (store, keys) in by_store {
         current.extend(members::memberships(tx, store, &keys).await?);
+        due.extend(members::rechecks(tx, store, &keys).await?);
     }
     let no_fields = serde_json::Map::new();
     for ((store_id, key), segments) in pairs {
@@ -179,7 +185,8 @@ pub(crate) async fn judge(
                 _ => None,
             };
         }
-        let facts = members::facts(tx, store_id, key, &types, since).await?;
+        let with_fields = segments.iter().any(|s| s.reads_event_fields);
+        let facts = members::facts(tx, store_id, key, &types, since, with_fields).await?;
         for segment in segments {
             let verdict = segment.definition.evaluate(fields, &facts, now);
             let was = current.contains(&(segment.id.clone(), key.clone()));
@@ -197,7 +204,10 @@ pub(crate) async fn judge(
                     entered: verdict.member,
                 });
             }
-            if segment.windowed {
+            // Written only when it moves: most events leave the oldest counted one in place.
+            let stored = due.get(&(segment.id.clone(), key.clone()));
+            let wanted = verdict.recheck_at.map(store::clock::format);
+            if segment.windowed && stored != wanted.as_ref() {
                 members::set_recheck(tx, store_id, &segment.id, key, verdict.recheck_at).await?;
             }
         }

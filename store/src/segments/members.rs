@@ -65,19 +65,22 @@ pub async fn memberships(
 }
 
 /// The contact's most recent events of `types` received at or after `since` (all when None),
-/// newest first, at most [`MAX_ACTIVITIES_READ`].
+/// newest first, at most [`MAX_ACTIVITIES_READ`]; their fields only `with_fields` (reading and
+/// parsing them is most of the cost when no condition compares a field).
 pub async fn facts(
     tx: &mut Transaction<'_, Any>,
     store_id: &str,
     contact_key: &str,
     types: &[&str],
     since: Option<OffsetDateTime>,
+    with_fields: bool,
 ) -> Result<Vec<Fact>, sqlx::Error> {
     if types.is_empty() {
         return Ok(Vec::new());
     }
+    let fields = if with_fields { "fields" } else { "'{}'" };
     let sql = format!(
-        "SELECT event_type_id, received_at, fields FROM activities \
+        "SELECT event_type_id, received_at, {fields} FROM activities \
          WHERE store_id = $1 AND contact_key = $2 AND received_at >= $3 AND event_type_id IN ({}) \
          ORDER BY received_at DESC LIMIT {MAX_ACTIVITIES_READ}",
         list_placeholders(4, types.len())
@@ -202,6 +205,30 @@ pub async fn recheck_now(
         }
     }
     Ok(())
+}
+
+/// When each of these contacts of `store_id` is due to be judged again, by (segment, contact).
+pub async fn rechecks(
+    tx: &mut Transaction<'_, Any>,
+    store_id: &str,
+    contact_keys: &[&str],
+) -> Result<HashMap<(String, String), String>, sqlx::Error> {
+    let mut found = HashMap::new();
+    for chunk in contact_keys.chunks(500) {
+        let sql = format!(
+            "SELECT segment_id, contact_key, due_at FROM segment_rechecks \
+             WHERE store_id = $1 AND contact_key IN ({})",
+            list_placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql).bind(store_id);
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        for (segment, contact, due_at) in query.fetch_all(&mut **tx).await? {
+            found.insert((segment, contact), due_at);
+        }
+    }
+    Ok(found)
 }
 
 /// A (segment, contact) pair due to be evaluated again.
