@@ -15,7 +15,7 @@ pub mod health;
 mod metrics;
 mod ops;
 pub mod process;
-mod segments;
+pub mod segments;
 pub mod webhooks;
 mod workflows;
 

@@ -19,6 +19,7 @@ use store::webhooks::{new_message_id, EventKind, Payload, Subscription};
 use time::OffsetDateTime;
 
 pub(crate) use sweep::sweep;
+pub use sweep::{step, Swept};
 
 /// A segment as the consumer judges contacts against it.
 #[derive(Debug)]

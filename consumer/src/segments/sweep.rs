@@ -54,15 +54,18 @@ pub(crate) async fn sweep(db: AnyPool, wake: Wake, stop: CancellationToken) {
 
 /// What a step did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Swept {
+pub struct Swept {
     /// Whether there was anything to do (so there may be more).
-    pub(crate) worked: bool,
-    pub(crate) transitions: usize,
-    pub(crate) deliveries: usize,
+    pub worked: bool,
+    /// Contacts that entered or left a segment.
+    pub transitions: usize,
+    /// Deliveries added to the outbox.
+    pub deliveries: usize,
 }
 
-/// One bounded step at `now`: due rechecks, and one stretch of one segment's backfill.
-pub(crate) async fn step(db: &AnyPool, now: OffsetDateTime) -> Result<Swept, sqlx::Error> {
+/// One bounded step at `now`: due rechecks, and one stretch of one segment's backfill. The
+/// sweeper runs it at the wall clock; tests run it at the instant they choose.
+pub async fn step(db: &AnyPool, now: OffsetDateTime) -> Result<Swept, sqlx::Error> {
     let stamp = store::clock::format(now);
     let mut tx = db.begin().await?;
     // (store, contact) → segment ids to judge.

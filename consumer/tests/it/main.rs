@@ -10,4 +10,5 @@ mod effects;
 mod poison;
 mod postgres_tls;
 mod receiver;
+mod segments;
 mod support;

@@ -852,3 +852,40 @@ async fn two_consumers_keep_segments_and_announce_each_transition_once() {
     assert_eq!(seen, expected);
     gw.stop().await;
 }
+
+/// Erasing a contact while its events are still in the queue: the erasure takes what is
+/// stored, and the queued event, consumed later, makes a new contact holding only itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_does_not_reach_into_the_queue() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (gw, topic) = kafka_gateway().await;
+    let group = format!("group-{}", uuid::Uuid::new_v4().simple());
+    let mut consumer = ConsumerProcess::start(&gw, &topic, &group);
+    let stored = send(&gw, "erased@example.com", 1).await;
+    gw.activities_eventually("erased@example.com", 1).await;
+    // Stopped cleanly, so its position is committed: the erased event is not delivered again
+    // (were it, it would be recorded anew, as any event for the email consumed later is).
+    consumer.terminate();
+    let queued = send(&gw, "erased@example.com", 2).await;
+    let erased = gw
+        .call(
+            Method::DELETE,
+            "/v1/contacts/erased@example.com",
+            Some(&gw.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(erased.status, StatusCode::NO_CONTENT, "{}", erased.body);
+    let _consumer = ConsumerProcess::start(&gw, &topic, &group);
+    let activities = gw.activities_eventually("erased@example.com", 1).await;
+    let ids: Vec<&str> = activities
+        .iter()
+        .filter_map(|a| a["eventId"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [queued.as_str()],
+        "the erased event {stored} stays erased"
+    );
+    gw.stop().await;
+}
