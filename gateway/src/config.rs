@@ -80,6 +80,11 @@ pub struct Config {
     /// Queue between gateway and consumer.
     #[arg(long, env = "SLUICE_QUEUE", value_enum, default_value_t = QueueKind::Embedded)]
     pub queue: QueueKind,
+    /// How long the embedded queue lets a small group of requests wait for more before one
+    /// write and one sync acknowledge them all (0 to 10ms): longer groups share a sync among
+    /// more events at moderate rates, at that much added latency.
+    #[arg(long, env = "SLUICE_QUEUE_LINGER", default_value = "500us", value_parser = parse_queue_linger)]
+    pub queue_linger: Duration,
     /// How the Kafka brokers are reached, for `--queue kafka`.
     #[command(flatten)]
     pub kafka: queue::kafka::ConnectionArgs,
@@ -161,5 +166,28 @@ impl Config {
     pub fn runs_consumer(&self) -> bool {
         self.with_consumer
             .unwrap_or(self.queue == QueueKind::Embedded)
+    }
+}
+
+/// `--queue-linger`: a duration of at most 10 ms, since every acknowledgement waits for it.
+fn parse_queue_linger(text: &str) -> Result<Duration, String> {
+    let linger = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if linger > Duration::from_millis(10) {
+        return Err("at most 10ms: every acknowledgement may wait this long".into());
+    }
+    Ok(linger)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_linger_is_bounded_because_every_acknowledgement_waits_for_it() {
+        assert_eq!(parse_queue_linger("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_queue_linger("2ms"), Ok(Duration::from_millis(2)));
+        assert!(parse_queue_linger("11ms").is_err());
+        assert!(parse_queue_linger("1h").is_err());
+        assert!(parse_queue_linger("soon").is_err());
     }
 }

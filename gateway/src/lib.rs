@@ -65,6 +65,7 @@ pub async fn run(
                 &config.storage.data_dir.join("log"),
                 &config.storage.data_dir.join("queue"),
                 EMBEDDED_QUEUE_CAPACITY,
+                config.queue_linger,
             )
             .map_err(|e| StartError::Queue(e.to_string()))?;
             (

@@ -42,11 +42,18 @@ const SEGMENT_BYTES: u64 = 64 << 20;
 /// at 50,000 events/s of ~1.3 KiB, over 100 ms, five times the batch linger.
 const TAIL_BYTES: usize = 8 << 20;
 
-/// Sizes, set small by tests to exercise segment rolls and reads from disk.
+/// How long, by default, a small group waits for more requests before it is written: far
+/// below a request's latency budget, long enough at a few thousand events a second for several
+/// to share one sync.
+pub const DEFAULT_LINGER: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// Sizes, set small by tests to exercise segment rolls and reads from disk, and the group
+/// commit's linger.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) segment_bytes: u64,
     pub(crate) tail_bytes: usize,
+    pub(crate) linger: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -54,6 +61,7 @@ impl Default for Limits {
         Limits {
             segment_bytes: SEGMENT_BYTES,
             tail_bytes: TAIL_BYTES,
+            linger: DEFAULT_LINGER,
         }
     }
 }
@@ -91,15 +99,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Opens (or creates) the log in `dir`; `capacity` bounds the requests waiting to be written.
+/// Opens (or creates) the log in `dir`; `capacity` bounds the requests waiting to be written,
+/// and a group smaller than a handful waits `linger` for more before its write and sync.
 /// Events still waiting in a queue of the earlier format at `legacy_dir` are moved into it
 /// first, and that directory removed.
 pub fn open(
     dir: &Path,
     legacy_dir: &Path,
     capacity: usize,
+    linger: std::time::Duration,
 ) -> Result<(EmbeddedWriter, EmbeddedSource), PublishError> {
-    open_with(dir, Some(legacy_dir), capacity, Limits::default())
+    let limits = Limits {
+        linger,
+        ..Limits::default()
+    };
+    open_with(dir, Some(legacy_dir), capacity, limits)
 }
 
 pub(crate) fn open_with(
@@ -345,6 +359,7 @@ mod tests {
     const SMALL: Limits = Limits {
         segment_bytes: 300,
         tail_bytes: 40,
+        linger: DEFAULT_LINGER,
     };
 
     async fn read_all(source: &mut EmbeddedSource, max: usize) -> Vec<String> {
@@ -458,8 +473,8 @@ mod tests {
             }
             db.persist(fjall::PersistMode::SyncAll).expect("persist");
         }
-        let (queue, mut source) =
-            open(&dir.path().join("log"), &old, 64).expect("open over the old queue");
+        let (queue, mut source) = open(&dir.path().join("log"), &old, 64, DEFAULT_LINGER)
+            .expect("open over the old queue");
         assert!(!old.exists());
         queue.publish(vec![message(0)]).await.expect("publish");
         assert_eq!(

@@ -6,18 +6,15 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{lock, log, Limits, Shared};
 use crate::{Message, PublishError};
 
-/// A group smaller than this waits [`GATHER`] for more before it is written.
+/// A group smaller than this waits the linger ([`Limits::linger`]) for more before it is
+/// written.
 const SMALL_GROUP: usize = 8;
-/// How long a small group waits: far below a request's latency budget, long enough at a few
-/// thousand events a second for several to share one sync.
-const GATHER: Duration = Duration::from_micros(500);
 
 /// Most requests written under one sync.
 const MAX_GROUP: usize = 4096;
@@ -105,10 +102,10 @@ impl Appender {
         while let Some(first) = receiver.blocking_recv() {
             group.push(first);
             drain(&mut receiver, &mut group);
-            if group.len() < SMALL_GROUP {
+            if group.len() < SMALL_GROUP && !self.limits.linger.is_zero() {
                 // Few waiting: the rate is low, and a sync for each handful of events is most
                 // of what an event costs. A moment's wait lets more share the sync.
-                std::thread::sleep(GATHER);
+                std::thread::sleep(self.limits.linger);
                 drain(&mut receiver, &mut group);
             }
             let result = self.write(&mut group, &mut framed);
