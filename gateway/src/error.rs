@@ -16,6 +16,9 @@ pub(crate) enum ApiError {
     BadRequestCode { detail: String, code: &'static str },
     #[error("a valid API key is required")]
     Unauthorized,
+    /// An event whose sender's signature or credentials do not verify.
+    #[error("{0}")]
+    Unverified(&'static str),
     #[error("the API key lacks the scope {0}")]
     Forbidden(&'static str),
     #[error("{0} not found")]
@@ -77,7 +80,7 @@ impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) | ApiError::BadRequestCode { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::Unverified(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,

@@ -141,10 +141,11 @@ pub(crate) fn report_accepted(path: ReceiveType, events: u64) {
 }
 
 /// Why events are refused, as `sluice_events_rejected_total` labels them.
-const REJECTED_REASONS: [&str; 15] = [
+const REJECTED_REASONS: [&str; 16] = [
     "bad_request",
     "unknown_contact",
     "unauthorized",
+    "signature",
     "forbidden",
     "unknown_event_type",
     "method_not_allowed",
@@ -164,6 +165,7 @@ fn rejected_reason(error: &ApiError) -> &'static str {
         ApiError::BadRequest(_) => "bad_request",
         ApiError::BadRequestCode { .. } => "unknown_contact",
         ApiError::Unauthorized => "unauthorized",
+        ApiError::Unverified(_) => "signature",
         ApiError::Forbidden(_) => "forbidden",
         ApiError::NotFound(_) => "unknown_event_type",
         ApiError::MethodNotAllowed(_) => "method_not_allowed",

@@ -20,8 +20,8 @@ pub use compiled::{CompiledEventType, ContactKey, ValidatedEvent};
 pub use decode::{decode, DecodeError};
 pub use envelope::EventEnvelope;
 pub use event_type::{
-    read_header_list, Alias, Category, EventTypeDefinition, Field, FieldId, FieldOption, FieldType,
-    ReceiveType, WebhookHeader,
+    read_header_list, Alias, Category, Encoding, EventTypeDefinition, Field, FieldId, FieldOption,
+    FieldType, ReceiveType, Verification, WebhookHeader,
 };
 pub use reader::ObjectReader;
 pub use violation::Violation;

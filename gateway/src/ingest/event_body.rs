@@ -25,6 +25,7 @@ pub(super) async fn read_event(
     incoming: &mut RequestBody,
     limit: usize,
     accepts: Accepts,
+    verification: Option<&schemas::Verification>,
 ) -> Result<Vec<u8>, ApiError> {
     let media = content_type(headers).map(str::to_ascii_lowercase);
     let form = match (media.as_deref(), accepts) {
@@ -41,7 +42,15 @@ pub(super) async fn read_event(
             }))
         }
     };
+    // Credentials in headers are checked before the body is read, signatures over its raw
+    // bytes before it is parsed.
+    if let Some(verification) = verification {
+        super::verify::headers(verification, headers)?;
+    }
     let bytes = read_limited(headers, incoming, limit).await?;
+    if let Some(verification) = verification {
+        super::verify::body(verification, headers, &bytes)?;
+    }
     Ok(if form {
         form_to_json(&bytes)
     } else {

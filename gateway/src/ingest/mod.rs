@@ -7,11 +7,13 @@ mod event_body;
 mod idempotency;
 mod paths;
 mod types;
+mod verify;
 
 pub(crate) use batch::batch;
 pub(crate) use idempotency::sweep as sweep_idempotency_keys;
 pub(crate) use paths::{api, sdk, sdk_preflight, webhook};
 pub(crate) use types::TypeCache;
+pub(crate) use verify::strong_standard_secret;
 
 use schemas::{ContactKey, EventEnvelope, ReceiveType, ValidatedEvent};
 use sha2::{Digest, Sha256};

@@ -191,7 +191,9 @@ async fn accept_one(
     create_contact: bool,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency = idempotency_key(&parts.headers)?;
-    let mut buf = read_event(&parts.headers, incoming, max_event_bytes(state), accepts).await?;
+    let limit = max_event_bytes(state);
+    let verification = ty.verification.as_ref();
+    let mut buf = read_event(&parts.headers, incoming, limit, accepts, verification).await?;
     // Hashed before decoding, which rewrites the buffer in place.
     let body_hash = idempotency.map(|_| BodyHash::of(&buf));
     let value = http_body::decode(&mut buf)?;

@@ -36,6 +36,8 @@ pub(crate) struct IngestType {
     pub version: i64,
     pub alias: String,
     pub compiled: CompiledEventType,
+    /// How a webhook type's events are verified, when they are.
+    pub verification: Option<schemas::Verification>,
 }
 
 impl IngestType {
@@ -181,6 +183,7 @@ async fn load(
         version,
         body,
         integration_body: integration,
+        verification,
     }) = store::registry::event_types::receive_type(db, store_id, alias).await?
     else {
         return Ok(None);
@@ -197,6 +200,15 @@ async fn load(
             return Ok(None);
         }
     };
+    let verification =
+        match store::registry::event_types::read_verification(&id, verification.as_deref()) {
+            Ok(verification) => verification,
+            Err(error) => {
+                // Never taken as "no verification": the alias answers 404 instead.
+                tracing::error!(%error, event_type = %id, "stored verification is unreadable");
+                return Ok(None);
+            }
+        };
     let size = body.len();
     Ok(Some((
         IngestType {
@@ -204,6 +216,7 @@ async fn load(
             version,
             alias: alias.to_owned(),
             compiled: CompiledEventType::compile(&definition),
+            verification,
         },
         size,
     )))

@@ -21,6 +21,7 @@ mod processes;
 mod refusals;
 mod registry;
 mod segments;
+mod verification;
 mod webhooks;
 mod workflows;
 // The one `wait_until`, written once for the consumer's integration tests and the gateway's.

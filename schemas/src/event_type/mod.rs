@@ -4,6 +4,7 @@
 mod field;
 mod names;
 mod parse;
+mod verification;
 mod webhook;
 
 #[cfg(test)]
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use field::{Field, FieldOption, FieldType};
 pub use names::{Alias, FieldId};
+pub use verification::{Encoding, Verification};
 pub use webhook::{read_header_list, WebhookHeader};
 
 /// A validated creation body. Build it with [`EventTypeDefinition::parse`]; serde is for
@@ -41,6 +43,10 @@ pub struct EventTypeDefinition {
     /// Up to 5 extra headers for send events.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhook_headers: Vec<WebhookHeader>,
+    /// How a webhook receive type's events are verified. Never part of the stored or answered
+    /// definition: its secrets are kept apart (see `Verification`).
+    #[serde(skip)]
+    pub verification: Option<Verification>,
 }
 
 /// Which direction events of a type flow.

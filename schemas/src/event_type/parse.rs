@@ -49,6 +49,8 @@ fn read(value: &Value<'_>, violations: &mut Vec<Violation>) -> Option<EventTypeD
     let webhook_url = read_url(&mut r, receive.map(|receive| !receive));
     let webhook_headers = read_headers(&mut r, receive.map(|receive| !receive));
     let fields = read_fields(&mut r, category, receive_type);
+    let webhook = receive == Some(true) && receive_type == Some(ReceiveType::Webhook);
+    let verification = super::verification::read(&mut r, webhook);
     r.finish();
     Some(EventTypeDefinition {
         name: name?,
@@ -59,6 +61,7 @@ fn read(value: &Value<'_>, violations: &mut Vec<Violation>) -> Option<EventTypeD
         icon,
         webhook_url,
         webhook_headers,
+        verification,
     })
 }
 

@@ -42,16 +42,19 @@ pub struct EventTypeRow {
     version: i64,
     created_at: String,
     updated_at: String,
+    verification: Option<String>,
 }
 
 impl Owned for EventType {
     const TABLE: &'static str = "event_types";
-    const COLUMNS: &'static str = "id, integration_id, body, version, created_at, updated_at";
+    const COLUMNS: &'static str =
+        "id, integration_id, body, version, created_at, updated_at, verification";
     type Row = EventTypeRow;
 
     fn from_row(row: EventTypeRow) -> Result<EventType, sqlx::Error> {
-        let definition = serde_json::from_str(&row.body)
+        let mut definition: EventTypeDefinition = serde_json::from_str(&row.body)
             .map_err(|e| corrupt("body", format!("event type {}: {e}", row.id)))?;
+        definition.verification = read_verification(&row.id, row.verification.as_deref())?;
         Ok(EventType {
             definition,
             id: row.id,
@@ -72,13 +75,14 @@ pub async fn insert(
 ) -> Result<Write, sqlx::Error> {
     let insert = sqlx::query(
         "INSERT INTO event_types (alias, category, body, version, updated_at, signing_secret, \
-         id, store_id, integration_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         id, store_id, integration_id, created_at, verification) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     );
     let inserted = bind_written(insert, event_type, signing_secret)
         .bind(store_id)
         .bind(&event_type.integration_id)
         .bind(&event_type.created_at)
+        .bind(verification_json(&event_type.definition))
         .execute(db)
         .await;
     write_outcome(inserted)
@@ -94,11 +98,12 @@ pub async fn replace(
 ) -> Result<Write, sqlx::Error> {
     let update = sqlx::query(
         "UPDATE event_types SET alias = $1, category = $2, body = $3, version = $4, \
-         updated_at = $5, signing_secret = COALESCE(signing_secret, $6) \
+         updated_at = $5, signing_secret = COALESCE(signing_secret, $6), verification = $9 \
          WHERE id = $7 AND store_id = $8",
     );
     let updated = bind_written(update, event_type, signing_secret)
         .bind(store_id)
+        .bind(verification_json(&event_type.definition))
         .execute(db)
         .await;
     write_outcome(updated)
@@ -182,6 +187,7 @@ pub struct ReceiveType {
     pub version: i64,
     pub body: String,
     pub integration_body: String,
+    pub verification: Option<String>,
 }
 
 /// The store's receive type with this alias, with its integration's stored body.
@@ -191,7 +197,8 @@ pub async fn receive_type(
     alias: &str,
 ) -> Result<Option<ReceiveType>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT t.id, t.version, t.body, i.body AS integration_body FROM event_types t \
+        "SELECT t.id, t.version, t.body, i.body AS integration_body, t.verification \
+         FROM event_types t \
          JOIN integrations i ON i.id = t.integration_id \
          WHERE t.store_id = $1 AND t.alias = $2 AND t.category = 'receive'",
     )
@@ -210,4 +217,25 @@ fn write_outcome(
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Write::AliasTaken),
         Err(e) => Err(e),
     }
+}
+
+/// The stored form of a definition's verification, secrets included.
+fn verification_json(definition: &EventTypeDefinition) -> Option<String> {
+    let verification = definition.verification.as_ref()?;
+    // Serialising our own type cannot fail.
+    serde_json::to_string(verification).ok()
+}
+
+/// A stored verification read back; text that does not parse is corruption, refused rather
+/// than taken as "no verification", which would let unverified events in.
+pub fn read_verification(
+    id: &str,
+    stored: Option<&str>,
+) -> Result<Option<schemas::Verification>, sqlx::Error> {
+    stored
+        .map(|text| {
+            serde_json::from_str(text)
+                .map_err(|e| corrupt("verification", format!("event type {id}: {e}")))
+        })
+        .transpose()
 }

@@ -12,6 +12,17 @@ pub(crate) fn definition(
     allow_private: bool,
 ) -> Result<EventTypeDefinition, ApiError> {
     let definition = EventTypeDefinition::parse(value).map_err(ApiError::Unprocessable)?;
+    if let Some(schemas::Verification::StandardWebhooks { secrets }) = &definition.verification {
+        if !secrets
+            .iter()
+            .all(|s| crate::ingest::strong_standard_secret(s))
+        {
+            return Err(violation(
+                "/verification/secret",
+                "must be whsec_ and the base64 of a 24 to 64 byte key",
+            ));
+        }
+    }
     if let Some(url) = &definition.webhook_url {
         if let Err(error) = schemas::target::check_url(url, allow_private) {
             return Err(violation("/webhookUrl", error.to_string()));

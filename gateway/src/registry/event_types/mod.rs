@@ -31,6 +31,9 @@ pub(crate) struct EventTypeAnswer {
     /// when it is created.
     #[serde(skip_serializing_if = "Option::is_none")]
     signing_secret: Option<String>,
+    /// For verified webhook types: how, never with the secrets (they are write-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification: Option<serde_json::Value>,
 }
 
 /// The event types, for the shared handlers.
@@ -200,6 +203,7 @@ fn answer(
     let base = base_url(state, parts);
     EventTypeAnswer {
         endpoint_url: endpoint_url(&base, &caller.store_id, &stored.definition),
+        verification: (stored.definition.verification.as_ref()).map(schemas::Verification::summary),
         stored,
         signing_secret,
     }
