@@ -16,6 +16,7 @@ mod pagination;
 mod rate_limit;
 mod registry;
 mod routes;
+mod sdk;
 mod server;
 mod state;
 

@@ -29,6 +29,7 @@ enum Route<'a> {
     Readyz,
     Metrics,
     OpenApi,
+    SdkScript,
     Store,
     ApiKeys,
     ApiKey(&'a str),
@@ -64,6 +65,7 @@ impl<'a> Route<'a> {
             ["readyz"] => Route::Readyz,
             ["metrics"] => Route::Metrics,
             ["openapi.json"] => Route::OpenApi,
+            ["sdk", "v1", "sluice.js"] => Route::SdkScript,
             ["v1", "store"] => Route::Store,
             ["v1", "api-keys"] => Route::ApiKeys,
             ["v1", "api-keys", id] => Route::ApiKey(id),
@@ -104,6 +106,7 @@ impl<'a> Route<'a> {
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
             Route::OpenApi => "openapi",
+            Route::SdkScript => "sdk_script",
             Route::Store => "store",
             Route::ApiKeys => "api_keys",
             Route::ApiKey(_) => "api_key",
@@ -136,9 +139,12 @@ impl<'a> Route<'a> {
     /// The methods a route answers, for `Allow` on a 405.
     fn allowed(self) -> &'static str {
         match self {
-            Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi | Route::Store => {
-                "GET, HEAD"
-            }
+            Route::Healthz
+            | Route::Readyz
+            | Route::Metrics
+            | Route::OpenApi
+            | Route::SdkScript
+            | Route::Store => "GET, HEAD",
             Route::ApiKey(_) => "DELETE",
             Route::Contacts
             | Route::Activities(_)
@@ -285,6 +291,7 @@ async fn dispatch(
         (Route::Readyz, &Method::GET) => health::ready(state).await,
         (Route::Metrics, &Method::GET) => Ok(prometheus()),
         (Route::OpenApi, &Method::GET) => Ok(openapi()),
+        (Route::SdkScript, &Method::GET) => Ok(crate::sdk::script(headers)),
         (Route::Store, &Method::GET) => registry::stores::show(db, &caller().await?).await,
         (Route::ApiKeys, &Method::POST) => {
             api_keys::create(state, &caller().await?, req!(())).await
@@ -406,6 +413,7 @@ mod tests {
             Route::Readyz,
             Route::Metrics,
             Route::OpenApi,
+            Route::SdkScript,
             Route::Store,
             Route::ApiKeys,
             Route::ApiKey("k"),
@@ -448,6 +456,7 @@ mod tests {
                 | Route::Readyz
                 | Route::Metrics
                 | Route::OpenApi
+                | Route::SdkScript
                 | Route::Store
                 | Route::ApiKeys
                 | Route::ApiKey(_)

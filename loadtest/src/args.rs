@@ -69,6 +69,11 @@ pub(crate) struct RunArgs {
     /// secrets and is written readable by its owner only.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Sign every webhook event with this secret (HMAC-SHA256 of the body, hex, in
+    /// `X-Hub-Signature-256: sha256=…`, as GitHub does); --setup makes the webhook type verify
+    /// it, so the run measures verification too. At least 16 characters.
+    #[arg(long, env = "SLUICE_LOADTEST_WEBHOOK_SECRET")]
+    pub webhook_secret: Option<String>,
     /// Admin API key for --setup.
     #[arg(long, env = "SLUICE_ADMIN_KEY")]
     pub admin_key: Option<String>,

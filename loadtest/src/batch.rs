@@ -90,6 +90,7 @@ mod tests {
 
     fn batch(items: usize) -> Planned {
         Planned {
+            signature: None,
             path: "/v1/custom-events/alias/lt-api/batch?createContact=true".into(),
             body: Bytes::new(),
             content_type: "application/json",

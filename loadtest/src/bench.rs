@@ -131,6 +131,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         Targets {
             store: "bench".into(),
             key: None,
+            webhook_secret: None,
         },
     )
     .await?;
@@ -172,7 +173,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         command.args(["--with-consumer", &with_consumer.to_string()]);
         let gateway = Server::start(&mut command, port, true)?;
         // Each benchmarked gateway is fresh: a stored key would never be reused.
-        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
+        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None, None).await?;
         let (warm, report, ()) = load(&args, port, targets, None, || ()).await?;
         let mut row = row(name, &report, gateway.peak_rss_mib(), ceiling_rate);
         if with_consumer {
@@ -201,7 +202,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<bool> {
             &topic,
         ]);
         let gateway = Server::start(&mut command, port, true)?;
-        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
+        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None, None).await?;
         let report = load_closed(&args, port, targets).await?;
         rows.push(row(
             "gateway, Kafka",

@@ -136,6 +136,9 @@ impl Connection {
             if let Some(value) = &authorization {
                 headers.push(("authorization", value.as_str()));
             }
+            if let Some(signature) = &planned.signature {
+                headers.push(("x-hub-signature-256", signature.as_str()));
+            }
             let exchange =
                 connection.post(&target.authority, &planned.path, &headers, &planned.body);
             let (status, body) = tokio::time::timeout(target.timeout, exchange)
@@ -150,6 +153,9 @@ impl Connection {
             .header(header::CONTENT_TYPE, planned.content_type);
         if let Some(key) = &planned.key {
             request = request.header(header::AUTHORIZATION, format!("apiKey {key}"));
+        }
+        if let Some(signature) = &planned.signature {
+            request = request.header("x-hub-signature-256", signature.as_str());
         }
         let request = request
             .body(Full::new(planned.body.clone()))

@@ -95,6 +95,7 @@ pub(crate) async fn run(args: &BenchArgs, gateway_bin: &Path, me: &Path) -> anyh
     let targets = Targets {
         store: "bench".into(),
         key: None,
+        webhook_secret: None,
     };
     let watched = [Watched {
         name: "ceiling".into(),
@@ -120,7 +121,7 @@ pub(crate) async fn run(args: &BenchArgs, gateway_bin: &Path, me: &Path) -> anyh
             .arg("--data-dir")
             .arg(data.path());
         let gateway = Server::start(&mut command, port, true)?;
-        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
+        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None, None).await?;
         let watched = [Watched {
             name: "gateway".into(),
             pid: gateway.pid(),
@@ -160,7 +161,7 @@ pub(crate) async fn run(args: &BenchArgs, gateway_bin: &Path, me: &Path) -> anyh
             .arg("--data-dir")
             .arg(data.path());
         let gateway = Server::start(&mut command, port, true)?;
-        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None).await?;
+        let targets = crate::setup::setup(&url(port), &gateway.admin_key()?, None, None).await?;
         let ops = free_port()?;
         let mut command = Command::new(&consumer_bin);
         command

@@ -117,13 +117,15 @@ async fn run(args: RunArgs) -> anyhow::Result<Verdict> {
                 "loadtest: no --state, $XDG_STATE_HOME or $HOME: --setup mints a new API key"
             );
         }
-        setup::setup(&plan.target, admin, keys.as_ref())
+        let secret = args.webhook_secret.as_deref();
+        setup::setup(&plan.target, admin, keys.as_ref(), secret)
             .await
             .context("--setup")?
     } else {
         Targets {
             store: args.store.clone().unwrap_or_default(),
             key: args.key.clone(),
+            webhook_secret: args.webhook_secret.clone(),
         }
     };
     let key = targets.key.clone();

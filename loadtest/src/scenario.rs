@@ -70,6 +70,8 @@ pub(crate) struct Mix {
 pub(crate) struct Targets {
     pub store: String,
     pub key: Option<String>,
+    /// Signs webhook events (`X-Hub-Signature-256`) when set.
+    pub webhook_secret: Option<String>,
 }
 
 /// What a request is meant to provoke, and so which answers are expected.
@@ -109,6 +111,8 @@ pub(crate) struct Planned {
     /// Contacts of the events in the body, in order, for `--verify`.
     pub emails: Vec<String>,
     pub batch: bool,
+    /// `X-Hub-Signature-256` of a signed webhook event.
+    pub signature: Option<String>,
 }
 
 /// Builds requests for a mix and its targets.
@@ -158,6 +162,7 @@ impl Scenario {
                         r#"{{"customer":{{"name":"no email"}},"order":{{"id":"o-{seq}","total":1}}}}"#
                     );
                     Planned {
+                        signature: None,
                         path: format!("/v1/{store}/custom-events/alias/{WEBHOOK_ALIAS}"),
                         body: Bytes::from(body),
                         content_type: "application/json",
@@ -191,7 +196,13 @@ impl Scenario {
             r#"{{"customer":{{"email":"{email}"}},"order":{{"id":"o-{seq}","total":12.5}},"pad":"{}"}}"#,
             self.padding
         );
+        let signature = self
+            .targets
+            .webhook_secret
+            .as_deref()
+            .map(|secret| sign(secret, body.as_bytes()));
         Planned {
+            signature,
             path: format!(
                 "/v1/{}/custom-events/alias/{WEBHOOK_ALIAS}",
                 self.targets.store
@@ -214,6 +225,7 @@ impl Scenario {
 
     fn api(&self, seq: u64, email: String) -> Planned {
         Planned {
+            signature: None,
             path: format!("/v1/custom-events/alias/{API_ALIAS}?createContact=true"),
             body: Bytes::from(self.api_event(seq, &email)),
             content_type: "application/json",
@@ -230,6 +242,7 @@ impl Scenario {
             self.padding
         );
         Planned {
+            signature: None,
             path: format!(
                 "/v1/{}/sdk/custom-events/alias/{SDK_ALIAS}",
                 self.targets.store
@@ -252,6 +265,7 @@ impl Scenario {
             .map(|(i, email)| self.api_event(seq * size + i as u64, email))
             .collect();
         Planned {
+            signature: None,
             // Without createContact the api path refuses each event of a new contact.
             path: format!("/v1/custom-events/alias/{API_ALIAS}/batch?createContact=true"),
             body: Bytes::from(format!("[{}]", events.join(","))),
@@ -262,6 +276,23 @@ impl Scenario {
             batch: true,
         }
     }
+}
+
+/// `sha256=<hex HMAC-SHA256 of body>`, as GitHub signs its webhooks.
+pub(crate) fn sign(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    use std::fmt::Write as _;
+    // Any key length is accepted by HMAC, so this cannot fail.
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(body);
+    let mut signature = String::with_capacity(7 + 64);
+    signature.push_str("sha256=");
+    for byte in mac.finalize().into_bytes() {
+        let _ = write!(signature, "{byte:02x}");
+    }
+    signature
 }
 
 #[cfg(test)]
@@ -286,8 +317,31 @@ mod tests {
             Targets {
                 store: "s1".into(),
                 key: Some("k:s".into()),
+                webhook_secret: None,
             },
         )
+    }
+
+    /// GitHub's published test values ("Validating webhook deliveries").
+    #[test]
+    fn webhook_events_are_signed_as_github_signs_them() {
+        assert_eq!(
+            sign("It's a Secret to Everybody", b"Hello, World!"),
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
+        let mut signed = scenario(ScenarioKind::Webhook);
+        signed.targets.webhook_secret = Some("It's a Secret to Everybody".into());
+        let request = signed.request(7, &mut rand::rng());
+        assert_eq!(
+            request.signature,
+            Some(sign("It's a Secret to Everybody", &request.body))
+        );
+        assert_eq!(
+            scenario(ScenarioKind::Webhook)
+                .request(7, &mut rand::rng())
+                .signature,
+            None
+        );
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub(crate) async fn setup(
     base: &url::Url,
     admin_key: &str,
     keys: Option<&KeyFile>,
+    webhook_secret: Option<&str>,
 ) -> anyhow::Result<Targets> {
     let api = Management::new(base, admin_key)?;
     let (status, listing) = api
@@ -144,12 +145,32 @@ pub(crate) async fn setup(
         )
         .await?;
     let mut store = None;
-    for (alias, definition) in definitions() {
+    for (alias, mut definition) in definitions() {
         let found = types["results"]
             .as_array()
             .and_then(|all| all.iter().find(|t| t["alias"] == alias))
             .cloned();
+        if alias == WEBHOOK_ALIAS {
+            // Verification as asked, set or removed whatever an earlier run left.
+            definition["verification"] = webhook_secret.map_or(Value::Null, |secret| {
+                json!({"type": "hmac-sha256", "header": "X-Hub-Signature-256", "secret": secret,
+                       "encoding": "hex", "prefix": "sha256="})
+            });
+        }
         let event_type = match found {
+            Some(found) if alias == WEBHOOK_ALIAS => {
+                let path = format!(
+                    "/v1/custom-event-types/{}",
+                    found["id"].as_str().unwrap_or_default()
+                );
+                let (status, replaced) = api
+                    .call(reqwest::Method::PUT, &path, Some(&definition))
+                    .await?;
+                if status != 200 {
+                    bail!("setting the webhook type's verification answered {status}: {replaced}");
+                }
+                replaced
+            }
             Some(found) => found,
             None => {
                 let (status, created) = api
@@ -180,6 +201,7 @@ pub(crate) async fn setup(
     Ok(Targets {
         store,
         key: Some(key),
+        webhook_secret: webhook_secret.map(str::to_owned),
     })
 }
 

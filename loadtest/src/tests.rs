@@ -37,6 +37,7 @@ fn scenario(plan: &Plan) -> Scenario {
         Targets {
             store: "s".into(),
             key: Some("k:s".into()),
+            webhook_secret: None,
         },
     )
 }

@@ -51,15 +51,32 @@ fn idempotency_key(headers: &http::HeaderMap) -> Result<Option<&str>, ApiError> 
     else {
         return Ok(None);
     };
-    let visible = |key: &str| key.bytes().all(|b| b.is_ascii_graphic());
     match value.to_str() {
-        Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && visible(key) => {
-            Ok(Some(key))
-        }
-        _ => Err(ApiError::BadRequest(format!(
-            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
-        ))),
+        Ok(key) if is_idempotency_key(key) => Ok(Some(key)),
+        _ => Err(bad_idempotency_key()),
     }
+}
+
+/// The `idempotencyKey` query parameter of the SDK path: `navigator.sendBeacon`, which the Web
+/// SDK uses as a page is left, cannot set headers, and without its key a beacon that arrived
+/// would be sent again, and doubled, on the next page.
+fn beacon_idempotency_key(query: Option<&str>) -> Result<Option<String>, ApiError> {
+    let found = crate::pagination::query_pairs(query).find(|(name, _)| name == "idempotencyKey");
+    match found {
+        None => Ok(None),
+        Some((_, key)) if is_idempotency_key(&key) => Ok(Some(key.into_owned())),
+        Some(_) => Err(bad_idempotency_key()),
+    }
+}
+
+fn is_idempotency_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn bad_idempotency_key() -> ApiError {
+    ApiError::BadRequest(format!(
+        "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+    ))
 }
 
 /// The queue message for a validated event.

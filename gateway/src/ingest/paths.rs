@@ -11,7 +11,10 @@ use schemas::ReceiveType;
 use super::event_body::{read_event, Accepts};
 use super::idempotency::{self, BodyHash, Claim, Sender};
 use super::types::IngestType;
-use super::{idempotency_key, message, new_event_id, publish, report, require_contact};
+use super::{
+    beacon_idempotency_key, idempotency_key, message, new_event_id, publish, report,
+    require_contact,
+};
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::http_body::{self, check_declared_length};
@@ -190,7 +193,11 @@ async fn accept_one(
     accepts: Accepts,
     create_contact: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let idempotency = idempotency_key(&parts.headers)?;
+    let beacon_key = match accepts {
+        Accepts::JsonOrBeacon => beacon_idempotency_key(parts.uri.query())?,
+        _ => None,
+    };
+    let idempotency = idempotency_key(&parts.headers)?.or(beacon_key.as_deref());
     let limit = max_event_bytes(state);
     let verification = ty.verification.as_ref();
     let mut buf = read_event(&parts.headers, incoming, limit, accepts, verification).await?;

@@ -223,6 +223,34 @@ on_both_stores! {
         assert_eq!(nobody.headers["access-control-allow-origin"], "*");
     }
 
+    async fn a_beacon_carries_its_idempotency_key_in_the_query(gw: TestGateway) {
+        // sendBeacon cannot set headers: the Web SDK puts the key in the query, and the same
+        // event sent again by fetch with the header is recognised.
+        gw.event_type(sdk_type()).await;
+        let path = format!("/v1/{}/sdk/custom-events/alias/page-viewed", gw.store_id);
+        let body = r#"{"email": "bea@example.com", "url": "/left"}"#;
+        let beacon = gw.call_raw(Method::POST, &format!("{path}?idempotencyKey=evt-1"), None, "text/plain", body).await;
+        assert_eq!(beacon.status, StatusCode::CREATED, "{}", beacon.body);
+        let again = reqwest::Client::new().post(format!("{}{path}", gw.base))
+            .header("content-type", "application/json").header("idempotency-key", "evt-1")
+            .body(body).send().await.expect("sent");
+        assert_eq!(again.status(), StatusCode::CREATED);
+        let again: Value = again.json().await.expect("json");
+        assert_eq!(again["id"], beacon.body["id"]);
+        gw.activities_eventually("bea@example.com", 1).await;
+        for bad in ["", "two%20words", "%E2%82%AC"] {
+            let reply = gw.call_raw(Method::POST, &format!("{path}?idempotencyKey={bad}"), None, "text/plain", body).await;
+            reply.problem(StatusCode::BAD_REQUEST);
+        }
+        // Only the SDK path reads it: elsewhere a query parameter is no key.
+        gw.event_type(webhook_type()).await;
+        let hook = format!("{}?idempotencyKey=evt-2", webhook_path(&gw));
+        let event = json!({"customer": {"email": "bea@example.com"}, "order": {"total": 5}});
+        let first = gw.call(Method::POST, &hook, None, Some(&event)).await;
+        let second = gw.call(Method::POST, &hook, None, Some(&event)).await;
+        assert_ne!(first.body["id"], second.body["id"]);
+    }
+
     async fn idempotent_repeats_have_one_effect(gw: TestGateway) {
         gw.event_type(webhook_type()).await;
         let url = format!("{}{}", gw.base, webhook_path(&gw));

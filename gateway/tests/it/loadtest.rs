@@ -310,3 +310,38 @@ async fn sdk_visitors_each_get_the_per_ip_limit_from_their_own_loopback_address(
     let limited = report["statuses"]["429"].as_u64().unwrap_or(0);
     assert!(limited > 50, "one address is limited: {report}");
 }
+
+/// `--webhook-secret`: --setup makes the webhook type verify GitHub-style signatures and the
+/// run signs every event, all taken; a run that does not sign against that type is refused
+/// (401, unexpected), and --setup without the secret removes the verification again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_webhook_runs_are_verified() {
+    let gw = TestGateway::start(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run_report = dir.path().join("run.json");
+    let common = format!(
+        "run --url {} --admin-key {} --state {} --report {} --quiet --scenario webhook \
+         --requests 40 --connections 2 --contacts 10",
+        gw.base,
+        gw.admin_key,
+        dir.path().join("keys.json").display(),
+        run_report.display()
+    );
+    let secret = "loadtest-secret-0123456789";
+    let signed = loadtest(args(&format!(
+        "{common} --setup --webhook-secret {secret} --verify --verify-timeout 30s"
+    )))
+    .await;
+    assert!(signed.status.success(), "{}", shown(&signed));
+    let report = read_report(&run_report);
+    assert_eq!(report["statuses"]["201"], 40, "{report}");
+    assert_eq!(report["verify"]["found"], 40, "{report}");
+
+    let unsigned = loadtest(args(&format!("{common} --store {}", gw.store_id))).await;
+    assert_eq!(unsigned.status.code(), Some(3), "{}", shown(&unsigned));
+    assert_eq!(read_report(&run_report)["statuses"]["401"], 40);
+
+    let plain = loadtest(args(&format!("{common} --setup"))).await;
+    assert!(plain.status.success(), "{}", shown(&plain));
+    assert_eq!(read_report(&run_report)["statuses"]["201"], 40);
+}
