@@ -67,20 +67,7 @@ async fn list_of(
     path: &str,
     query: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut limit = DEFAULT_LIMIT;
-    let mut after = None;
-    for (name, value) in query_pairs(query) {
-        match name.as_ref() {
-            "limit" => limit = parse_limit(&value, MAX_LIMIT)?,
-            "cursor" => {
-                let position = decode_cursor(&value).ok_or_else(|| {
-                    ApiError::BadRequest("cursor is not a cursor from a previous page".into())
-                })?;
-                after = Some(position);
-            }
-            _ => {}
-        }
-    }
+    let (limit, after) = limit_and_cursor(query)?;
     if let Some(segment) = segment {
         if !registry::segments::exists(&state.db, &caller.store_id, segment).await? {
             return Err(ApiError::NotFound("segment"));
@@ -111,6 +98,26 @@ async fn list_of(
     ))
 }
 
+/// `?limit=&cursor=` of a listing that pages by position: the page size, and the position a
+/// previous page's cursor names, to continue after.
+fn limit_and_cursor(query: Option<&str>) -> Result<(i64, Option<String>), ApiError> {
+    let mut limit = DEFAULT_LIMIT;
+    let mut after = None;
+    for (name, value) in query_pairs(query) {
+        match name.as_ref() {
+            "limit" => limit = parse_limit(&value, MAX_LIMIT)?,
+            "cursor" => {
+                let position = decode_cursor(&value).ok_or_else(|| {
+                    ApiError::BadRequest("cursor is not a cursor from a previous page".into())
+                })?;
+                after = Some(position);
+            }
+            _ => {}
+        }
+    }
+    Ok((limit, after))
+}
+
 /// `GET /v1/contacts/{email}/segments?limit=&cursor=`: the segments the contact is in now.
 pub(crate) async fn segments(
     state: &AppState,
@@ -121,19 +128,8 @@ pub(crate) async fn segments(
     caller.require(Scope::ContactsRead)?;
     caller.require(Scope::SegmentsRead)?;
     let email = normalise(email)?;
-    let mut limit = DEFAULT_LIMIT;
-    let mut after = String::new();
-    for (name, value) in query_pairs(query) {
-        match name.as_ref() {
-            "limit" => limit = parse_limit(&value, MAX_LIMIT)?,
-            "cursor" => {
-                after = decode_cursor(&value).ok_or_else(|| {
-                    ApiError::BadRequest("cursor is not a cursor from a previous page".into())
-                })?;
-            }
-            _ => {}
-        }
-    }
+    let (limit, after) = limit_and_cursor(query)?;
+    let after = after.unwrap_or_default();
     if !store::contacts::contact_exists(&state.db, &caller.store_id, &email).await? {
         return Err(ApiError::NotFound("contact"));
     }

@@ -140,117 +140,77 @@ on_both_stores! {
     }
 }
 
+/// Replays migration `version` over two keys, one holding `before` (every scope there was) and
+/// one holding `other`, and answers their scopes after, on each store.
+async fn scopes_after_replaying(version: i64, before: &str, other: &str) -> Vec<(String, String)> {
+    let mut after = Vec::new();
+    for backend in [
+        crate::harness::Backend::Sqlite,
+        crate::harness::Backend::Postgres,
+    ] {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = crate::harness::fresh_database(backend, dir.path()).await;
+        let db = store::connect(&url).await.expect("connect");
+        sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ('s', 's', 't')")
+            .execute(&db)
+            .await
+            .expect("store");
+        for (id, scopes) in [("admin", before), ("other", other)] {
+            sqlx::query(
+                "INSERT INTO api_keys (id, store_id, name, secret_hash, scopes, created_at) \
+                 VALUES ($1, 's', $1, 'h', $2, 't')",
+            )
+            .bind(id)
+            .bind(scopes)
+            .execute(&db)
+            .await
+            .expect("key");
+        }
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+            .bind(version)
+            .execute(&db)
+            .await
+            .expect("forget the migration");
+        db.close().await;
+        let db = store::connect(&url).await.expect("upgrade");
+        let mut scopes = Vec::new();
+        for id in ["admin", "other"] {
+            scopes.push(
+                sqlx::query_scalar::<_, String>("SELECT scopes FROM api_keys WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&db)
+                    .await
+                    .expect("scopes"),
+            );
+        }
+        after.push((scopes[0].clone(), scopes[1].clone()));
+    }
+    after
+}
+
 /// Keys that held every scope before `contacts:write` existed get it on upgrade; others do
 /// not. The upgrade is replayed by forgetting migration 7 and connecting again.
 #[tokio::test]
 async fn keys_that_held_every_scope_gain_contacts_write_on_upgrade() {
-    for backend in [
-        crate::harness::Backend::Sqlite,
-        crate::harness::Backend::Postgres,
-    ] {
-        let dir = tempfile::tempdir().expect("dir");
-        let url = crate::harness::fresh_database(backend, dir.path()).await;
-        let db = store::connect(&url).await.expect("connect");
-        let before = "customEvents:write customEventTypes:read customEventTypes:write \
-            customIntegrations:read customIntegrations:write contacts:read webhooks:read \
-            webhooks:write workflows:read workflows:write apiKeys:write";
-        sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ('s', 's', 't')")
-            .execute(&db)
-            .await
-            .expect("store");
-        for (id, scopes) in [("admin", before), ("reader", "contacts:read")] {
-            sqlx::query(
-                "INSERT INTO api_keys (id, store_id, name, secret_hash, scopes, created_at) \
-                 VALUES ($1, 's', $1, 'h', $2, 't')",
-            )
-            .bind(id)
-            .bind(scopes)
-            .execute(&db)
-            .await
-            .expect("key");
-        }
-        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 7")
-            .execute(&db)
-            .await
-            .expect("forget migration 7");
-        db.close().await;
-        let db = store::connect(&url).await.expect("upgrade");
-        let scopes = |id: &'static str| {
-            let db = db.clone();
-            async move {
-                sqlx::query_scalar::<_, String>("SELECT scopes FROM api_keys WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&db)
-                    .await
-                    .expect("scopes")
-            }
-        };
-        assert_eq!(
-            scopes("admin").await,
-            format!("{before} contacts:write"),
-            "{backend:?}"
-        );
-        assert_eq!(scopes("reader").await, "contacts:read", "{backend:?}");
+    let before = "customEvents:write customEventTypes:read customEventTypes:write \
+        customIntegrations:read customIntegrations:write contacts:read webhooks:read \
+        webhooks:write workflows:read workflows:write apiKeys:write";
+    for (admin, reader) in scopes_after_replaying(7, before, "contacts:read").await {
+        assert_eq!(admin, format!("{before} contacts:write"));
+        assert_eq!(reader, "contacts:read");
     }
 }
 
 /// Keys that held every scope before the segments scopes existed get both on upgrade; others
-/// do not. The upgrade is replayed by forgetting migration 9 and connecting again.
+/// do not (migration 9 replayed).
 #[tokio::test]
 async fn keys_that_held_every_scope_gain_the_segments_scopes_on_upgrade() {
-    for backend in [
-        crate::harness::Backend::Sqlite,
-        crate::harness::Backend::Postgres,
-    ] {
-        let dir = tempfile::tempdir().expect("dir");
-        let url = crate::harness::fresh_database(backend, dir.path()).await;
-        let db = store::connect(&url).await.expect("connect");
-        let before = "customEvents:write customEventTypes:read customEventTypes:write \
-            customIntegrations:read customIntegrations:write contacts:read contacts:write \
-            webhooks:read webhooks:write workflows:read workflows:write apiKeys:write";
-        sqlx::query("INSERT INTO stores (id, name, created_at) VALUES ('s', 's', 't')")
-            .execute(&db)
-            .await
-            .expect("store");
-        for (id, scopes) in [
-            ("admin", before),
-            ("writer", "contacts:read contacts:write"),
-        ] {
-            sqlx::query(
-                "INSERT INTO api_keys (id, store_id, name, secret_hash, scopes, created_at) \
-                 VALUES ($1, 's', $1, 'h', $2, 't')",
-            )
-            .bind(id)
-            .bind(scopes)
-            .execute(&db)
-            .await
-            .expect("key");
-        }
-        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 9")
-            .execute(&db)
-            .await
-            .expect("forget migration 9");
-        db.close().await;
-        let db = store::connect(&url).await.expect("upgrade");
-        let scopes = |id: &'static str| {
-            let db = db.clone();
-            async move {
-                sqlx::query_scalar::<_, String>("SELECT scopes FROM api_keys WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&db)
-                    .await
-                    .expect("scopes")
-            }
-        };
-        assert_eq!(
-            scopes("admin").await,
-            format!("{before} segments:read segments:write"),
-            "{backend:?}"
-        );
-        assert_eq!(
-            scopes("writer").await,
-            "contacts:read contacts:write",
-            "{backend:?}"
-        );
+    let before = "customEvents:write customEventTypes:read customEventTypes:write \
+        customIntegrations:read customIntegrations:write contacts:read contacts:write \
+        webhooks:read webhooks:write workflows:read workflows:write apiKeys:write";
+    let other = "contacts:read contacts:write";
+    for (admin, writer) in scopes_after_replaying(9, before, other).await {
+        assert_eq!(admin, format!("{before} segments:read segments:write"));
+        assert_eq!(writer, other);
     }
 }
