@@ -390,6 +390,30 @@ pub async fn set_fields(
     Ok(())
 }
 
+/// Takes the write lock on these contacts' rows for the rest of the caller's transaction, in
+/// key order (PostgreSQL; SQLite's one writer holds everything already), as a consumer batch's
+/// upsert does.
+pub async fn lock<'a>(
+    tx: &mut Transaction<'_, Any>,
+    ids: impl Iterator<Item = &'a ContactId>,
+) -> Result<(), sqlx::Error> {
+    for (store, mut keys) in by_store(ids) {
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            sqlx::query(
+                "UPDATE contacts SET updated_at = updated_at \
+                 WHERE store_id = $1 AND contact_key = $2",
+            )
+            .bind(store)
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// The current state of these contacts inside the caller's transaction; absent ones are left
 /// out.
 pub async fn states<'a>(

@@ -70,19 +70,11 @@ pub async fn step(db: &AnyPool, now: OffsetDateTime) -> Result<Swept, sqlx::Erro
     let mut tx = db.begin().await?;
     // (store, contact) → segment ids to judge.
     let mut work: BTreeMap<ContactId, BTreeSet<String>> = BTreeMap::new();
-    for due in members::due(&mut tx, &stamp, RECHECKS_PER_STEP).await? {
-        // Cleared now; judging sets the next one when a window still counts events.
-        members::set_recheck(
-            &mut tx,
-            &due.store_id,
-            &due.segment_id,
-            &due.contact_key,
-            None,
-        )
-        .await?;
-        work.entry((due.store_id, due.contact_key))
+    let due = members::due(&mut tx, &stamp, RECHECKS_PER_STEP).await?;
+    for due in &due {
+        work.entry((due.store_id.clone(), due.contact_key.clone()))
             .or_default()
-            .insert(due.segment_id);
+            .insert(due.segment_id.clone());
     }
     if let Some(backfill) = members::next_backfill(&mut tx).await? {
         let keys = members::contacts_after(
@@ -113,6 +105,20 @@ pub async fn step(db: &AnyPool, now: OffsetDateTime) -> Result<Swept, sqlx::Erro
     }
     if work.is_empty() {
         return Ok(Swept::default());
+    }
+    // The contacts first, as a consumer batch takes them, then their segment rows: the two
+    // never wait for each other in opposite orders.
+    store::contacts::lock(&mut tx, work.keys()).await?;
+    for due in &due {
+        // Cleared now; judging sets the next one when a window still counts events.
+        members::set_recheck(
+            &mut tx,
+            &due.store_id,
+            &due.segment_id,
+            &due.contact_key,
+            None,
+        )
+        .await?;
     }
     let stores: Vec<&str> = work
         .keys()
