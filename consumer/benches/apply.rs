@@ -24,8 +24,8 @@ const MEASURED: usize = 20_000;
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     println!("CPU µs per event stored by effects::apply (~1 KiB events, {MEASURED} measured after {WARM_UP})");
-    println!("| case | batch | contacts | types | webhooks+workflows | segments (other/this type) | µs/event | ratio |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| case | batch | contacts | types | webhooks+workflows | segments (other/this type) | µs/event | ratio | events/s (wall) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let base = Case {
         batch: 100,
         contacts: 10_000,
@@ -88,17 +88,19 @@ struct Case {
 /// Measures `case` and prints its row, its ratio to `reference` (itself when `None`); returns
 /// its µs per event.
 async fn run(name: &str, case: Case, reference: Option<f64>) -> f64 {
-    let us = measure(case).await;
+    let (us, rate) = measure(case).await;
     let ratio = us / reference.unwrap_or(us);
     println!(
-        "| {name} | {} | {} | {} | {} | {}/{} | {us:.1} | {ratio:.2} |",
+        "| {name} | {} | {} | {} | {} | {}/{} | {us:.1} | {ratio:.2} | {rate:.0} |",
         case.batch, case.contacts, case.types, case.hooks, case.segments, case.counting
     );
     us
 }
 
-/// CPU µs per event over `MEASURED` events, after `WARM_UP`, in a fresh store.
-async fn measure(case: Case) -> f64 {
+/// CPU µs per event over `MEASURED` events, after `WARM_UP`, in a fresh store, and events
+/// stored per second of wall time: one consumer's drain rate, with the database (a PostgreSQL
+/// given by URL too) on the same cores.
+async fn measure(case: Case) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = std::env::var("SLUICE_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| store::sqlite_url(dir.path()));
@@ -113,9 +115,11 @@ async fn measure(case: Case) -> f64 {
         .map(|_| events.batch(case.batch))
         .collect();
     let started = cpu_seconds();
+    let wall = std::time::Instant::now();
     for batch in &batches {
         apply(&db, batch).await;
     }
+    let wall = wall.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - started;
     if case.counting > 0 {
         // The case measures what it says only if contacts did enter the counting segments.
@@ -129,7 +133,8 @@ async fn measure(case: Case) -> f64 {
         );
     }
     db.close().await;
-    cpu * 1e6 / (batches.len() * case.batch) as f64
+    let events = (batches.len() * case.batch) as f64;
+    (cpu * 1e6 / events, events / wall)
 }
 
 async fn apply(db: &AnyPool, batch: &[EventEnvelope]) {

@@ -150,66 +150,84 @@ pub(crate) async fn judge(
     now: OffsetDateTime,
 ) -> Result<Vec<Transition>, sqlx::Error> {
     let mut transitions = Vec::new();
-    if pairs.is_empty() {
-        return Ok(transitions);
-    }
     let stamp = store::clock::format(now);
-    // Current memberships, one statement per store.
-    let mut by_store: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (store, key) in pairs.keys() {
+    // A handful of statements per store whatever the number of contacts: on PostgreSQL each
+    // round trip costs more than the judging.
+    let mut by_store: BTreeMap<&str, Vec<(&str, &Vec<&Loaded>)>> = BTreeMap::new();
+    for ((store, key), segments) in pairs {
         by_store
             .entry(store.as_str())
             .or_default()
-            .push(key.as_str());
-    }
-    let mut current = HashSet::new();
-    let mut due = HashMap::new();
-    for (store, keys) in by_store {
-        current.extend(members::memberships(tx, store, &keys).await?);
-        due.extend(members::rechecks(tx, store, &keys).await?);
+            .push((key.as_str(), segments));
     }
     let no_fields = serde_json::Map::new();
-    for ((store_id, key), segments) in pairs {
-        let fields = contacts
-            .get(&(store_id.clone(), key.clone()))
-            .map_or(&no_fields, |state| &state.fields);
+    for (store_id, judged) in by_store {
+        let keys: Vec<&str> = judged.iter().map(|(key, _)| *key).collect();
+        let current = members::memberships(tx, store_id, &keys).await?;
+        let due = members::rechecks(tx, store_id, &keys).await?;
+        // One read of every contact's events, from the oldest moment any of its segments
+        // looks at, of every type they count.
+        let segments = judged.iter().flat_map(|(_, segments)| segments.iter());
         let mut types: Vec<&str> = segments
-            .iter()
+            .clone()
             .flat_map(|s| s.types.iter().map(String::as_str))
             .collect();
         types.sort_unstable();
         types.dedup();
         let mut since = Some(now);
-        for segment in segments {
+        for segment in segments.clone() {
             since = match (since, segment.definition.reads_since(now)) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 _ => None,
             };
         }
-        let with_fields = segments.iter().any(|s| s.reads_event_fields);
-        let facts = members::facts(tx, store_id, key, &types, since, with_fields).await?;
-        for segment in segments {
-            let verdict = segment.definition.evaluate(fields, &facts, now);
-            let was = current.contains(&(segment.id.clone(), key.clone()));
-            let moved = match (was, verdict.member) {
-                (false, true) => members::enter(tx, store_id, &segment.id, key, &stamp).await?,
-                (true, false) => members::exit(tx, store_id, &segment.id, key).await?,
-                _ => false,
-            };
-            if moved {
-                transitions.push(Transition {
-                    store_id: store_id.clone(),
-                    segment_id: segment.id.clone(),
-                    segment_name: segment.definition.name.clone(),
-                    contact_key: key.clone(),
-                    entered: verdict.member,
-                });
+        let with_fields = segments.clone().any(|s| s.reads_event_fields);
+        let facts = members::facts_of(tx, store_id, &keys, &types, since, with_fields).await?;
+
+        let mut entering = Vec::new();
+        let mut exiting = Vec::new();
+        let mut rechecks = Vec::new();
+        let mut names: HashMap<&str, &str> = HashMap::new();
+        for (key, segments) in &judged {
+            let id = (store_id.to_owned(), (*key).to_owned());
+            let fields = contacts.get(&id).map_or(&no_fields, |state| &state.fields);
+            let facts = facts.get(*key).map_or(&[][..], Vec::as_slice);
+            for segment in segments.iter() {
+                names.insert(&segment.id, &segment.definition.name);
+                let verdict = segment.definition.evaluate(fields, facts, now);
+                let pair = (segment.id.clone(), (*key).to_owned());
+                match (current.contains(&pair), verdict.member) {
+                    (false, true) => entering.push((segment.id.as_str(), *key)),
+                    (true, false) => exiting.push((segment.id.as_str(), *key)),
+                    _ => {}
+                }
+                // Written only when it moves: most events leave the oldest counted one in place.
+                let wanted = verdict.recheck_at.map(store::clock::format);
+                if segment.windowed && due.get(&pair) != wanted.as_ref() {
+                    rechecks.push((segment.id.as_str(), *key, verdict.recheck_at));
+                }
             }
-            // Written only when it moves: most events leave the oldest counted one in place.
-            let stored = due.get(&(segment.id.clone(), key.clone()));
-            let wanted = verdict.recheck_at.map(store::clock::format);
-            if segment.windowed && stored != wanted.as_ref() {
-                members::set_recheck(tx, store_id, &segment.id, key, verdict.recheck_at).await?;
+        }
+        // The statements' own answers decide what moved: a pair another writer moved first is
+        // not announced twice.
+        let entered = members::enter_all(tx, store_id, &entering, &stamp).await?;
+        let exited = members::exit_all(tx, store_id, &exiting).await?;
+        members::set_rechecks(tx, store_id, &rechecks).await?;
+        for (moved, now_member) in [(entered, true), (exited, false)] {
+            let mut moved: Vec<(String, String)> = moved.into_iter().collect();
+            moved.sort();
+            for (segment_id, contact_key) in moved {
+                transitions.push(Transition {
+                    store_id: store_id.to_owned(),
+                    segment_name: names
+                        .get(segment_id.as_str())
+                        .copied()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    segment_id,
+                    contact_key,
+                    entered: now_member,
+                });
             }
         }
     }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::{Fact, MAX_ACTIVITIES_READ};
 use crate::clock;
-use crate::sql::list_placeholders;
+use crate::sql::{engine_of, list_placeholders, positional, row_placeholders};
 
 /// A segment as the consumer reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -64,91 +64,182 @@ pub async fn memberships(
     Ok(found)
 }
 
-/// The contact's most recent events of `types` received at or after `since` (all when None),
-/// newest first, at most [`MAX_ACTIVITIES_READ`]; their fields only `with_fields` (reading and
-/// parsing them is most of the cost when no condition compares a field).
-pub async fn facts(
+/// Rows a multi-row statement of (segment, contact) pairs carries.
+const PAIRS_PER_STATEMENT: usize = 200;
+
+/// The most recent events of `types` of each of these contacts of `store_id`, received at or
+/// after `since` (all when None), newest first, at most [`MAX_ACTIVITIES_READ`] a contact: one
+/// statement for many contacts, where [`facts`] takes one each.
+pub async fn facts_of(
     tx: &mut Transaction<'_, Any>,
     store_id: &str,
-    contact_key: &str,
+    contact_keys: &[&str],
     types: &[&str],
     since: Option<OffsetDateTime>,
     with_fields: bool,
-) -> Result<Vec<Fact>, sqlx::Error> {
+) -> Result<HashMap<String, Vec<Fact>>, sqlx::Error> {
+    let mut found: HashMap<String, Vec<Fact>> = HashMap::new();
     if types.is_empty() {
-        return Ok(Vec::new());
+        return Ok(found);
     }
     let fields = if with_fields { "fields" } else { "'{}'" };
-    let sql = format!(
-        "SELECT event_type_id, received_at, {fields} FROM activities \
-         WHERE store_id = $1 AND contact_key = $2 AND received_at >= $3 AND event_type_id IN ({}) \
-         ORDER BY received_at DESC LIMIT {MAX_ACTIVITIES_READ}",
-        list_placeholders(4, types.len())
-    );
     let since = since.map(clock::format).unwrap_or_default();
-    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql)
-        .bind(store_id)
-        .bind(contact_key)
-        .bind(since);
-    for t in types {
-        query = query.bind(*t);
-    }
-    let rows = query.fetch_all(&mut **tx).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(event_type_id, received_at, fields)| {
+    let engine = engine_of(tx);
+    for chunk in contact_keys.chunks(PAIRS_PER_STATEMENT) {
+        // Numbered per contact, newest first, so each contact is read up to the bound however
+        // many events the others have.
+        let sql = positional(
+            engine,
+            format!(
+                "SELECT contact_key, event_type_id, received_at, fields FROM ( \
+                 SELECT contact_key, event_type_id, received_at, {fields} AS fields, \
+                 ROW_NUMBER() OVER (PARTITION BY contact_key ORDER BY received_at DESC) AS n \
+                 FROM activities WHERE store_id = $1 AND received_at >= $2 \
+                 AND contact_key IN ({}) AND event_type_id IN ({})) recent \
+                 WHERE n <= {MAX_ACTIVITIES_READ}",
+                list_placeholders(3, chunk.len()),
+                list_placeholders(3 + chunk.len(), types.len())
+            ),
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String, String)>(&sql)
+            .bind(store_id)
+            .bind(&since);
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        for t in types {
+            query = query.bind(*t);
+        }
+        for (contact, event_type_id, received_at, fields) in query.fetch_all(&mut **tx).await? {
+            let Some(received_at) = clock::parse(&received_at) else {
+                continue;
+            };
             let fields = match serde_json::from_str(&fields) {
                 Ok(Value::Object(map)) => map,
                 _ => Map::new(),
             };
-            Some(Fact {
+            found.entry(contact).or_default().push(Fact {
                 event_type_id,
-                received_at: clock::parse(&received_at)?,
+                received_at,
                 fields,
-            })
-        })
-        .collect())
+            });
+        }
+    }
+    Ok(found)
 }
 
-/// Makes the contact a member; true when it was not one (the caller announces the entry).
-pub async fn enter(
+/// Makes these (segment, contact) pairs of `store_id` members; answers those that were not
+/// (the caller announces their entry).
+pub async fn enter_all(
     tx: &mut Transaction<'_, Any>,
     store_id: &str,
-    segment_id: &str,
-    contact_key: &str,
+    pairs: &[(&str, &str)],
     now: &str,
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO segment_members (segment_id, store_id, contact_key, entered_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (segment_id, contact_key) DO NOTHING",
-    )
-    .bind(segment_id)
-    .bind(store_id)
-    .bind(contact_key)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+) -> Result<HashSet<(String, String)>, sqlx::Error> {
+    let mut entered = HashSet::new();
+    let engine = engine_of(tx);
+    for chunk in pairs.chunks(PAIRS_PER_STATEMENT) {
+        let sql = positional(
+            engine,
+            format!(
+                "INSERT INTO segment_members (segment_id, contact_key, store_id, entered_at) \
+                 VALUES {} ON CONFLICT (segment_id, contact_key) DO NOTHING \
+                 RETURNING segment_id, contact_key",
+                row_placeholders(chunk.len(), 4)
+            ),
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for (segment, contact) in chunk {
+            query = query.bind(*segment).bind(*contact).bind(store_id).bind(now);
+        }
+        entered.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(entered)
 }
 
-/// Ends the contact's membership; true when it was a member (the caller announces the exit).
-pub async fn exit(
+/// Ends these memberships; answers those that were (the caller announces their exit).
+pub async fn exit_all(
     tx: &mut Transaction<'_, Any>,
     store_id: &str,
-    segment_id: &str,
-    contact_key: &str,
-) -> Result<bool, sqlx::Error> {
-    let deleted = sqlx::query(
-        "DELETE FROM segment_members WHERE segment_id = $1 AND store_id = $2 AND contact_key = $3",
-    )
-    .bind(segment_id)
-    .bind(store_id)
-    .bind(contact_key)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(deleted == 1)
+    pairs: &[(&str, &str)],
+) -> Result<HashSet<(String, String)>, sqlx::Error> {
+    let mut exited = HashSet::new();
+    let engine = engine_of(tx);
+    for chunk in pairs.chunks(PAIRS_PER_STATEMENT) {
+        let sql = positional(
+            engine,
+            format!(
+                "DELETE FROM segment_members WHERE store_id = $1 \
+                 AND (segment_id, contact_key) IN (VALUES {}) \
+                 RETURNING segment_id, contact_key",
+                pair_placeholders(2, chunk.len())
+            ),
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(store_id);
+        for (segment, contact) in chunk {
+            query = query.bind(*segment).bind(*contact);
+        }
+        exited.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(exited)
+}
+
+/// Sets (Some) or clears (None) when each pair is judged again with no new event.
+pub async fn set_rechecks(
+    tx: &mut Transaction<'_, Any>,
+    store_id: &str,
+    rechecks: &[(&str, &str, Option<OffsetDateTime>)],
+) -> Result<(), sqlx::Error> {
+    let engine = engine_of(tx);
+    let set: Vec<(&str, &str, String)> = rechecks
+        .iter()
+        .filter_map(|(s, c, due)| due.map(|due| (*s, *c, clock::format(due))))
+        .collect();
+    let cleared: Vec<(&str, &str)> = rechecks
+        .iter()
+        .filter(|(_, _, due)| due.is_none())
+        .map(|(s, c, _)| (*s, *c))
+        .collect();
+    for chunk in set.chunks(PAIRS_PER_STATEMENT) {
+        let sql = positional(
+            engine,
+            format!(
+                "INSERT INTO segment_rechecks (segment_id, contact_key, store_id, due_at) \
+                 VALUES {} ON CONFLICT (segment_id, contact_key) \
+                 DO UPDATE SET due_at = excluded.due_at",
+                row_placeholders(chunk.len(), 4)
+            ),
+        );
+        let mut query = sqlx::query(&sql);
+        for (segment, contact, due) in chunk {
+            query = query.bind(*segment).bind(*contact).bind(store_id).bind(due);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    for chunk in cleared.chunks(PAIRS_PER_STATEMENT) {
+        let sql = positional(
+            engine,
+            format!(
+                "DELETE FROM segment_rechecks WHERE store_id = $1 \
+                 AND (segment_id, contact_key) IN (VALUES {})",
+                pair_placeholders(2, chunk.len())
+            ),
+        );
+        let mut query = sqlx::query(&sql).bind(store_id);
+        for (segment, contact) in chunk {
+            query = query.bind(*segment).bind(*contact);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `($first, $first+1), …` for `count` pairs.
+fn pair_placeholders(first: usize, count: usize) -> String {
+    (0..count)
+        .map(|i| format!("(${}, ${})", first + 2 * i, first + 2 * i + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Sets when the pair is evaluated again with no new event, or clears it.
