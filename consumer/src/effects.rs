@@ -79,7 +79,7 @@ pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied,
     // webhooks announcing them are stored together, once. They need contacts as they stand
     // after the upserts, read once here; workflows change them in place, so the contact.*
     // deliveries carry the contact after the batch.
-    let stores = stores_of(&new_events);
+    let stores = crate::stores_of(&new_events);
     let workflows = Workflows::load(&mut tx, &new_events).await?;
     let subscribers = Subscribers::load(&mut tx, &new_events).await?;
     let segments = Segments::load(&mut tx, &stores).await?;
@@ -111,24 +111,20 @@ pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied,
         store::clock::parse(&now).unwrap_or_else(time::OffsetDateTime::now_utc),
     )
     .await?;
-    let entered = segments::entries(&transitions, &now);
-    let mut entry_runs = Default::default();
-    if !entered.is_empty() {
-        let entered: Vec<&EventEnvelope> = entered.iter().collect();
-        let started = Workflows::load(&mut tx, &entered).await?;
-        entry_runs = started.run(&mut tx, &entered, &mut contacts, &now).await?;
-    }
-
-    let mut deliveries = subscribers.deliveries(&new_events, &upserted.created, &contacts, &now);
-    deliveries.extend(segments::deliveries(
+    let announced = segments::announce(
+        &mut tx,
         subscribers.subscribed(),
         &transitions,
+        &mut contacts,
         &now,
-    ));
+    )
+    .await?;
+
+    let mut deliveries = subscribers.deliveries(&new_events, &upserted.created, &contacts, &now);
     deliveries.extend(ran.deliveries);
-    deliveries.extend(entry_runs.deliveries);
+    deliveries.extend(announced.deliveries);
     store::outbox::enqueue(&mut tx, &deliveries, &now).await?;
-    applied.workflow_runs = ran.runs + entry_runs.runs;
+    applied.workflow_runs = ran.runs + announced.runs;
     applied.deliveries = deliveries.len() as u64;
     applied.segment_transitions = transitions.len() as u64;
     tx.commit().await?;
@@ -138,12 +134,4 @@ pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied,
         metrics::report_end_to_end(&envelope.received_at);
     }
     Ok(applied)
-}
-
-/// The stores of `events`, each once.
-fn stores_of<'a>(events: &[&'a EventEnvelope]) -> Vec<&'a str> {
-    let mut stores: Vec<&str> = events.iter().map(|e| e.store_id.as_str()).collect();
-    stores.sort_unstable();
-    stores.dedup();
-    stores
 }

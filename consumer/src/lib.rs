@@ -127,6 +127,14 @@ pub async fn run(
     Ok(())
 }
 
+/// The stores of `events`, each once, in order: what the batch's per-store reads ask for.
+fn stores_of<'a>(events: &[&'a schemas::EventEnvelope]) -> Vec<&'a str> {
+    let mut stores: Vec<&str> = events.iter().map(|e| e.store_id.as_str()).collect();
+    stores.sort_unstable();
+    stores.dedup();
+    stores
+}
+
 /// Starts the consume loop on `source`, and beside it the webhook dispatcher and the segments
 /// sweeper. All stop when
 /// `stop` is cancelled: the loop finishes the batch in hand and commits its position, then the

@@ -18,6 +18,8 @@ use store::segments::{members, SegmentDefinition};
 use store::webhooks::{new_message_id, EventKind, Payload, Subscription};
 use time::OffsetDateTime;
 
+use crate::workflows::{WorkflowEffects, Workflows};
+
 pub(crate) use sweep::sweep;
 pub use sweep::{step, Swept};
 
@@ -245,7 +247,7 @@ struct SegmentData<'a> {
 /// The `segment.entered` / `segment.exited` deliveries of `transitions` to the subscriptions
 /// (of their stores) that want them. Segment messages come from no integration, so they are
 /// filtered by type only.
-pub(crate) fn deliveries(
+fn deliveries(
     subscribed: &[Subscription],
     transitions: &[Transition],
     now: &str,
@@ -295,10 +297,33 @@ pub(crate) fn deliveries(
     deliveries
 }
 
+/// What transitions cause besides membership, inside the caller's transaction: their
+/// `segment.entered` / `segment.exited` deliveries to `subscribed`, and the runs of the
+/// workflows the entered segments start (which change `contacts` in place and add their sends).
+pub(crate) async fn announce(
+    tx: &mut Transaction<'_, Any>,
+    subscribed: &[Subscription],
+    transitions: &[Transition],
+    contacts: &mut HashMap<ContactId, ContactState>,
+    now: &str,
+) -> Result<WorkflowEffects, sqlx::Error> {
+    let mut effects = WorkflowEffects::default();
+    let entered = entries(transitions, now);
+    if !entered.is_empty() {
+        let entered: Vec<&EventEnvelope> = entered.iter().collect();
+        let started = Workflows::load(tx, &entered).await?;
+        effects = started.run(tx, &entered, contacts, now).await?;
+    }
+    effects
+        .deliveries
+        .extend(deliveries(subscribed, transitions, now));
+    Ok(effects)
+}
+
 /// The entries of `transitions` as the events workflows started by a segment run on: the
 /// segment's id stands where an event type's would, and the event's fields are the segment's
 /// id and name (`{{event.segmentId}}`, `{{event.segmentName}}`).
-pub(crate) fn entries(transitions: &[Transition], now: &str) -> Vec<EventEnvelope> {
+fn entries(transitions: &[Transition], now: &str) -> Vec<EventEnvelope> {
     transitions
         .iter()
         .filter(|t| t.entered)

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Loaded, Segments};
 use crate::webhooks::Wake;
-use crate::workflows::Workflows;
 
 /// How often the sweeper looks for due work.
 const TICK: Duration = Duration::from_secs(1);
@@ -109,16 +108,17 @@ pub async fn step(db: &AnyPool, now: OffsetDateTime) -> Result<Swept, sqlx::Erro
     // The contacts first, as a consumer batch takes them, then their segment rows: the two
     // never wait for each other in opposite orders.
     store::contacts::lock(&mut tx, work.keys()).await?;
+    // Cleared now; judging sets the next one when a window still counts events.
+    let mut cleared: BTreeMap<&str, Vec<members::Recheck<'_>>> = BTreeMap::new();
     for due in &due {
-        // Cleared now; judging sets the next one when a window still counts events.
-        members::set_recheck(
-            &mut tx,
-            &due.store_id,
-            &due.segment_id,
-            &due.contact_key,
+        cleared.entry(due.store_id.as_str()).or_default().push((
+            due.segment_id.as_str(),
+            due.contact_key.as_str(),
             None,
-        )
-        .await?;
+        ));
+    }
+    for (store_id, pairs) in &cleared {
+        members::set_rechecks(&mut tx, store_id, pairs).await?;
     }
     let stores: Vec<&str> = work
         .keys()
@@ -142,16 +142,9 @@ pub async fn step(db: &AnyPool, now: OffsetDateTime) -> Result<Swept, sqlx::Erro
     pairs.retain(|id, _| contacts.contains_key(id));
     let transitions = super::judge(&mut tx, &pairs, &contacts, now).await?;
     let subscribed = store::webhooks::subscriptions(&mut tx, &stores).await?;
-    let mut deliveries = super::deliveries(&subscribed, &transitions, &stamp);
-    let entered = super::entries(&transitions, &stamp);
-    if !entered.is_empty() {
-        let entered: Vec<&schemas::EventEnvelope> = entered.iter().collect();
-        let started = Workflows::load(&mut tx, &entered).await?;
-        let ran = started
-            .run(&mut tx, &entered, &mut contacts, &stamp)
-            .await?;
-        deliveries.extend(ran.deliveries);
-    }
+    let deliveries = super::announce(&mut tx, &subscribed, &transitions, &mut contacts, &stamp)
+        .await?
+        .deliveries;
     store::outbox::enqueue(&mut tx, &deliveries, &stamp).await?;
     tx.commit().await?;
     Ok(Swept {

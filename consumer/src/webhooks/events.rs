@@ -52,9 +52,7 @@ impl Subscribers {
         tx: &mut Transaction<'_, Any>,
         events: &[&EventEnvelope],
     ) -> Result<Subscribers, sqlx::Error> {
-        let mut stores: Vec<&str> = events.iter().map(|e| e.store_id.as_str()).collect();
-        stores.sort_unstable();
-        stores.dedup();
+        let stores = crate::stores_of(events);
         let subscribed = subscriptions(tx, &stores).await?;
         if subscribed.is_empty() {
             return Ok(Subscribers::default());

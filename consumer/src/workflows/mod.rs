@@ -52,9 +52,7 @@ impl Workflows {
         tx: &mut Transaction<'_, Any>,
         events: &[&EventEnvelope],
     ) -> Result<Workflows, sqlx::Error> {
-        let mut stores: Vec<&str> = events.iter().map(|e| e.store_id.as_str()).collect();
-        stores.sort_unstable();
-        stores.dedup();
+        let stores = crate::stores_of(events);
         let mut workflows = Workflows::default();
         for row in store::workflows::active(tx, &stores).await? {
             match row.definition() {

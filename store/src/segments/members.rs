@@ -68,8 +68,8 @@ pub async fn memberships(
 const PAIRS_PER_STATEMENT: usize = 200;
 
 /// The most recent events of `types` of each of these contacts of `store_id`, received at or
-/// after `since` (all when None), newest first, at most [`MAX_ACTIVITIES_READ`] a contact: one
-/// statement for many contacts, where [`facts`] takes one each.
+/// after `since` (all when None), newest first, at most [`MAX_ACTIVITIES_READ`] a contact, in
+/// one statement per [`PAIRS_PER_STATEMENT`] contacts.
 pub async fn facts_of(
     tx: &mut Transaction<'_, Any>,
     store_id: &str,
@@ -184,11 +184,14 @@ pub async fn exit_all(
     Ok(exited)
 }
 
+/// (segment, contact, when it is judged again with no new event; None: never).
+pub type Recheck<'a> = (&'a str, &'a str, Option<OffsetDateTime>);
+
 /// Sets (Some) or clears (None) when each pair is judged again with no new event.
 pub async fn set_rechecks(
     tx: &mut Transaction<'_, Any>,
     store_id: &str,
-    rechecks: &[(&str, &str, Option<OffsetDateTime>)],
+    rechecks: &[Recheck<'_>],
 ) -> Result<(), sqlx::Error> {
     let engine = engine_of(tx);
     let set: Vec<(&str, &str, String)> = rechecks
@@ -242,39 +245,6 @@ fn pair_placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-/// Sets when the pair is evaluated again with no new event, or clears it.
-pub async fn set_recheck(
-    tx: &mut Transaction<'_, Any>,
-    store_id: &str,
-    segment_id: &str,
-    contact_key: &str,
-    due_at: Option<OffsetDateTime>,
-) -> Result<(), sqlx::Error> {
-    match due_at {
-        Some(due_at) => {
-            sqlx::query(
-                "INSERT INTO segment_rechecks (segment_id, store_id, contact_key, due_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (segment_id, contact_key) \
-                 DO UPDATE SET due_at = excluded.due_at",
-            )
-            .bind(segment_id)
-            .bind(store_id)
-            .bind(contact_key)
-            .bind(clock::format(due_at))
-            .execute(&mut **tx)
-            .await?;
-        }
-        None => {
-            sqlx::query("DELETE FROM segment_rechecks WHERE segment_id = $1 AND contact_key = $2")
-                .bind(segment_id)
-                .bind(contact_key)
-                .execute(&mut **tx)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
 /// Has the store's segments that read any of `fields` judge the contact again at the
 /// sweeper's next tick (a change made outside the consumer: the contacts API).
 pub async fn recheck_now(
@@ -284,16 +254,18 @@ pub async fn recheck_now(
     fields: &[&str],
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    for segment in of_stores(tx, &[store_id]).await? {
-        let Ok(definition) = serde_json::from_str::<super::SegmentDefinition>(&segment.body) else {
-            continue;
-        };
-        if definition.contact_fields().any(|f| fields.contains(&f)) {
-            let Some(now) = clock::parse(now) else {
-                continue;
-            };
-            set_recheck(tx, store_id, &segment.id, contact_key, Some(now)).await?;
-        }
+    let now = clock::parse(now);
+    let segments = of_stores(tx, &[store_id]).await?;
+    let reading: Vec<Recheck<'_>> = segments
+        .iter()
+        .filter(|segment| {
+            serde_json::from_str::<super::SegmentDefinition>(&segment.body)
+                .is_ok_and(|d| d.contact_fields().any(|f| fields.contains(&f)))
+        })
+        .map(|segment| (segment.id.as_str(), contact_key, now))
+        .collect();
+    if now.is_some() {
+        set_rechecks(tx, store_id, &reading).await?;
     }
     Ok(())
 }

@@ -151,11 +151,6 @@ impl Op {
         !matches!(self, Op::Exists | Op::NotExists)
     }
 
-    /// Whether the op orders values.
-    pub fn orders(self) -> bool {
-        matches!(self, Op::Gt | Op::Gte | Op::Lt | Op::Lte)
-    }
-
     /// Whether `ordering` (actual against expected) satisfies this op; false for the ops that
     /// do not compare.
     fn accepts(self, ordering: Ordering) -> bool {
