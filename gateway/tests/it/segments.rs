@@ -10,7 +10,8 @@
 //! number; `op` without `field`; windows `0s`, `3650d`, `30w`; counts above 10,000, negative,
 //! or with `contains`; an unknown event type, a send type, another store's type; a field the
 //! type lacks; `gt` on text, `contains` on a decimal, `eq` on a checkbox; a value its field
-//! refuses; a contact field that a segment-started workflow writes, and the reverse.
+//! refuses; a contact field that a segment-started workflow writes, and the reverse; a value
+//! of 1,025 characters, a name of 256; a 101st segment in a store.
 
 use std::time::Duration;
 
@@ -245,6 +246,8 @@ on_both_stores! {
             (json!({"name": "s", "conditions": [{"contactField": "a", "op": "eq"}]}), "/conditions/0/value"),
             (json!({"name": "s", "conditions": [{"contactField": "a", "op": "eq", "value": {"x": 1}}]}), "/conditions/0/value"),
             (json!({"name": "s", "conditions": [{"contactField": "a", "op": "contains", "value": 3}]}), "/conditions/0/value"),
+            (json!({"name": "s", "conditions": [{"contactField": "a", "op": "eq", "value": "x".repeat(1025)}]}), "/conditions/0/value"),
+            (json!({"name": "n".repeat(256), "conditions": [{"contactField": "a", "op": "exists"}]}), "/name"),
             (ev(json!({"op": "eq", "value": 1})), "/conditions/0/event/op"),
             (ev(json!({"within": "0s"})), "/conditions/0/event/within"),
             (ev(json!({"within": "3650d"})), "/conditions/0/event/within"),
@@ -281,6 +284,23 @@ on_both_stores! {
         let reply = gw.post("/v1/segments", &other, json!({"name": "s", "conditions": [
             {"event": {"customEventTypeId": paid_id}}]})).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+
+        // A store holds at most 100 segments: the 101st is a 409, whatever it names.
+        let existing = gw.get("/v1/segments?limit=200", &gw.admin_key).await.body["results"]
+            .as_array().map_or(0, Vec::len);
+        for n in existing..100 {
+            let made = gw.post("/v1/segments", &gw.admin_key, json!({"name": format!("s{n}"),
+                "conditions": [{"contactField": format!("f{n}"), "op": "exists"}]})).await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+        }
+        gw.post("/v1/segments", &gw.admin_key, json!({"name": "one too many",
+            "conditions": [{"contactField": "g", "op": "exists"}]})).await
+            .problem(StatusCode::CONFLICT);
+        let listed = gw.get("/v1/segments?limit=200", &gw.admin_key).await;
+        assert_eq!(listed.body["results"].as_array().map(Vec::len), Some(100));
+        let first = listed.body["results"][0]["id"].as_str().expect("id").to_owned();
+        let deleted = gw.call(Method::DELETE, &format!("/v1/segments/{first}"), Some(&gw.admin_key), None).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT);
 
         // Segments and segment-started workflows never read what the other writes.
         let reads = gw.post("/v1/segments", &gw.admin_key, json!({"name": "Tiered", "conditions": [
