@@ -12,7 +12,8 @@
 //! types, which a batch must not pay for; 1 to 10 counting the events' own type, which it must
 //! evaluate). A flat column is the aim for all but the last.
 //!
-//! `cargo bench -p consumer --bench apply`
+//! `cargo bench -p consumer --bench apply [-- NAME…]`: with names, only the rows whose name
+//! contains one of them, beside the reference (for a profiler's run).
 
 use schemas::{ContactKey, EventEnvelope, ReceiveType};
 use serde_json::{json, Map, Value};
@@ -38,6 +39,18 @@ async fn main() {
     // the file system's first extents); measured once and set aside.
     measure(base).await;
     let reference = Some(run("reference", base, None).await);
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |name: &'static str, case: Case, reference: Option<f64>| {
+        let skip = !wanted.is_empty() && !wanted.iter().any(|w| name.contains(w.as_str()));
+        async move {
+            if !skip {
+                run(name, case, reference).await;
+            }
+        }
+    };
     for batch in [20, 500] {
         run("batch", Case { batch, ..base }, reference).await;
     }

@@ -56,6 +56,13 @@ async fn redelivery_changes_nothing(db: AnyPool) {
     // Two events of one new contact create it once.
     assert_eq!(applied.contacts_created, 2);
     assert_eq!(applied.contacts_updated, 0);
+    let created = store::contacts::contact(&db, "store", "ann@example.com")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(created.updated_at, created.created_at);
+    // Timestamps have millisecond precision: the next batch is stored in a later one.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
 
     // The whole batch again (a crash before the queue position moved), plus one new event and
     // one repeated inside the batch itself.
@@ -82,6 +89,9 @@ async fn redelivery_changes_nothing(db: AnyPool) {
         .expect("read")
         .expect("exists");
     assert_eq!(contact.email, "ann@example.com");
+    // The new event touched the contact it did not create.
+    assert_eq!(contact.created_at, created.created_at);
+    assert!(contact.updated_at > created.updated_at, "{contact:?}");
     assert!(
         !store::contacts::contact_exists(&db, "other-store", "ann@example.com")
             .await
