@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyArguments;
 use sqlx::{Any, AnyPool, Arguments, Transaction};
 
-use crate::sql::{engine_of, list_placeholders, positional, row_placeholders};
+use crate::sql::{contacts_of_store, engine_of, positional, row_placeholders};
 
 pub use crate::activities::{activities, Activity, ActivityPage};
 
@@ -453,14 +453,13 @@ pub async fn states<'a>(
             let sql = positional(
                 engine,
                 format!(
-                    "SELECT contact_key, fields, created_at, updated_at FROM contacts \
-                     WHERE store_id = $1 AND contact_key IN ({})",
-                    list_placeholders(2, chunk.len())
+                    "SELECT contact_key, fields, created_at, updated_at FROM contacts WHERE {}",
+                    contacts_of_store(1, chunk.len())
                 ),
             );
-            let mut query = sqlx::query_as::<_, ContactRow>(&sql).bind(store);
+            let mut query = sqlx::query_as::<_, ContactRow>(&sql);
             for key in chunk {
-                query = query.bind(*key);
+                query = query.bind(store).bind(*key);
             }
             for row in query.fetch_all(&mut **tx).await? {
                 let fields = match serde_json::from_str(&row.fields) {

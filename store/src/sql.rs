@@ -11,16 +11,36 @@ use sqlx::AnyConnection;
 /// `($1, $2), ($3, $4), …`: placeholders for `rows` rows of `columns` values, for multi-row
 /// statements that both engines accept.
 pub fn row_placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| format!("({})", list_placeholders(row * columns + 1, columns)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    row_placeholders_from(1, rows, columns)
 }
 
 /// `$first, $first+1, …`: `count` placeholders, for `IN (…)` lists.
 pub fn list_placeholders(first: usize, count: usize) -> String {
     (first..first + count)
         .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `(store_id, contact_key) IN (VALUES ($first, $first+1), …)` for `count` contacts, each bound
+/// as its store then its key: the condition for "these contacts of this store".
+///
+/// Not `store_id = $1 AND contact_key IN (…)`: PostgreSQL estimates that a store newer than the
+/// table's statistics holds one row, and then plans the key list as a filter over every row of
+/// the store (auto_explain showed it reading a whole store per batch, 5–40 ms a statement
+/// where a lookup per key takes 1). Matched as pairs, each key is a lookup on the index that
+/// leads with both columns whatever the estimate. SQLite answers both forms from the index.
+pub fn contacts_of_store(first: usize, count: usize) -> String {
+    format!(
+        "(store_id, contact_key) IN (VALUES {})",
+        row_placeholders_from(first, count, 2)
+    )
+}
+
+/// [`row_placeholders`] numbered from `first`.
+fn row_placeholders_from(first: usize, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", list_placeholders(first + row * columns, columns)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -79,6 +99,10 @@ mod tests {
     fn rows_and_lists_number_from_where_they_start() {
         assert_eq!(row_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(list_placeholders(3, 2), "$3, $4");
+        assert_eq!(
+            contacts_of_store(2, 2),
+            "(store_id, contact_key) IN (VALUES ($2, $3), ($4, $5))"
+        );
     }
 
     #[test]

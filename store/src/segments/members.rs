@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::{Fact, MAX_ACTIVITIES_READ};
 use crate::clock;
-use crate::sql::{engine_of, list_placeholders, positional, row_placeholders};
+use crate::sql::{contacts_of_store, engine_of, list_placeholders, positional, row_placeholders};
 
 /// A segment as the consumer reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -50,14 +50,16 @@ pub async fn memberships(
 ) -> Result<HashSet<(String, String)>, sqlx::Error> {
     let mut found = HashSet::new();
     for chunk in contact_keys.chunks(500) {
-        let sql = format!(
-            "SELECT segment_id, contact_key FROM segment_members \
-             WHERE store_id = $1 AND contact_key IN ({})",
-            list_placeholders(2, chunk.len())
+        let sql = positional(
+            engine_of(tx),
+            format!(
+                "SELECT segment_id, contact_key FROM segment_members WHERE {}",
+                contacts_of_store(1, chunk.len())
+            ),
         );
-        let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(store_id);
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
         for key in chunk {
-            query = query.bind(*key);
+            query = query.bind(store_id).bind(*key);
         }
         found.extend(query.fetch_all(&mut **tx).await?);
     }
@@ -94,18 +96,16 @@ pub async fn facts_of(
                 "SELECT contact_key, event_type_id, received_at, fields FROM ( \
                  SELECT contact_key, event_type_id, received_at, {fields} AS fields, \
                  ROW_NUMBER() OVER (PARTITION BY contact_key ORDER BY received_at DESC) AS n \
-                 FROM activities WHERE store_id = $1 AND received_at >= $2 \
-                 AND contact_key IN ({}) AND event_type_id IN ({})) recent \
+                 FROM activities WHERE received_at >= $1 \
+                 AND {} AND event_type_id IN ({})) recent \
                  WHERE n <= {MAX_ACTIVITIES_READ}",
-                list_placeholders(3, chunk.len()),
-                list_placeholders(3 + chunk.len(), types.len())
+                contacts_of_store(2, chunk.len()),
+                list_placeholders(2 + 2 * chunk.len(), types.len())
             ),
         );
-        let mut query = sqlx::query_as::<_, (String, String, String, String)>(&sql)
-            .bind(store_id)
-            .bind(&since);
+        let mut query = sqlx::query_as::<_, (String, String, String, String)>(&sql).bind(&since);
         for key in chunk {
-            query = query.bind(*key);
+            query = query.bind(store_id).bind(*key);
         }
         for t in types {
             query = query.bind(*t);
@@ -278,14 +278,16 @@ pub async fn rechecks(
 ) -> Result<HashMap<(String, String), String>, sqlx::Error> {
     let mut found = HashMap::new();
     for chunk in contact_keys.chunks(500) {
-        let sql = format!(
-            "SELECT segment_id, contact_key, due_at FROM segment_rechecks \
-             WHERE store_id = $1 AND contact_key IN ({})",
-            list_placeholders(2, chunk.len())
+        let sql = positional(
+            engine_of(tx),
+            format!(
+                "SELECT segment_id, contact_key, due_at FROM segment_rechecks WHERE {}",
+                contacts_of_store(1, chunk.len())
+            ),
         );
-        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql).bind(store_id);
+        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
         for key in chunk {
-            query = query.bind(*key);
+            query = query.bind(store_id).bind(*key);
         }
         for (segment, contact, due_at) in query.fetch_all(&mut **tx).await? {
             found.insert((segment, contact), due_at);
