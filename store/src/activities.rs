@@ -6,10 +6,12 @@ use std::collections::HashSet;
 
 use schemas::EventEnvelope;
 use serde::Serialize;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::any::AnyArguments;
+use sqlx::{Any, AnyPool, Arguments, Transaction};
 
 use crate::contacts::stored_key;
-use crate::sql::{engine_of, positional, row_placeholders};
+use crate::sql::{engine_of, list_placeholders, positional, row_placeholders};
+use crate::Engine;
 
 /// Rows per multi-row insert; 8 parameters a row stays far below both engines' limits.
 const ROWS_PER_STATEMENT: usize = 256;
@@ -29,31 +31,106 @@ pub async fn record(
         .collect();
     let engine = engine_of(tx);
     for chunk in unique.chunks(ROWS_PER_STATEMENT) {
-        let sql = positional(
-            engine,
-            format!(
-                "INSERT INTO activities \
-                 (event_id, store_id, contact_key, event_type_id, alias, fields, received_at, recorded_at) \
-                 VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                row_placeholders(chunk.len(), 8)
-            ),
-        );
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for envelope in chunk {
-            let fields = serde_json::to_string(&envelope.fields).unwrap_or_else(|_| "{}".into());
-            query = query
-                .bind(&envelope.id)
-                .bind(&envelope.store_id)
-                .bind(stored_key(&envelope.contact))
-                .bind(&envelope.event_type_id)
-                .bind(&envelope.alias)
-                .bind(fields)
-                .bind(&envelope.received_at)
-                .bind(now);
+        match engine {
+            // One round trip, which is what a PostgreSQL batch waits on; the answer is
+            // the ids inserted.
+            Engine::Postgres => {
+                let sql = insert_sql(engine, chunk.len(), " RETURNING event_id");
+                let inserted =
+                    sqlx::query_scalar_with::<_, String, _>(&sql, activity_values(chunk, now)?)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                recorded.extend(inserted);
+            }
+            // sqlx hands each row of an answer from SQLite's thread to the caller's on its
+            // own, and a batch's new ids were most of its rows: asking which ids exist (almost
+            // always none) and counting what the insert changed cost ~10% less CPU per event
+            // (`cargo bench -p consumer --bench apply`, alternating runs).
+            Engine::Sqlite => {
+                let existing = existing(tx, chunk).await?;
+                let new: Vec<&EventEnvelope> = chunk
+                    .iter()
+                    .copied()
+                    .filter(|e| !existing.contains(e.id.as_str()))
+                    .collect();
+                if new.is_empty() {
+                    continue;
+                }
+                let sql = insert_sql(engine, new.len(), "");
+                let inserted = sqlx::query_with(&sql, activity_values(&new, now)?)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                if inserted != new.len() as u64 {
+                    // Another writer recorded some since the read. SQLite refuses a write
+                    // after another's commit in a transaction that read first, so this is a
+                    // guard, not a path: retrying the batch would find them recorded.
+                    return Err(sqlx::Error::Protocol(format!(
+                        "{} of {} new activities were recorded by another writer",
+                        new.len() as u64 - inserted,
+                        new.len()
+                    )));
+                }
+                recorded.extend(new.iter().map(|e| e.id.clone()));
+            }
         }
-        recorded.extend(query.fetch_all(&mut **tx).await?);
     }
     Ok(recorded)
+}
+
+/// The ids of these events already recorded.
+async fn existing(
+    tx: &mut Transaction<'_, Any>,
+    envelopes: &[&EventEnvelope],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let sql = positional(
+        engine_of(tx),
+        format!(
+            "SELECT event_id FROM activities WHERE event_id IN ({})",
+            list_placeholders(1, envelopes.len())
+        ),
+    );
+    let mut query = sqlx::query_scalar::<_, String>(&sql);
+    for envelope in envelopes {
+        query = query.bind(&envelope.id);
+    }
+    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
+}
+
+/// The multi-row insert of `rows` activities, skipping ids already recorded, then `returning`.
+fn insert_sql(engine: Engine, rows: usize, returning: &str) -> String {
+    positional(
+        engine,
+        format!(
+            "INSERT INTO activities \
+             (event_id, store_id, contact_key, event_type_id, alias, fields, received_at, recorded_at) \
+             VALUES {} ON CONFLICT (event_id) DO NOTHING{returning}",
+            row_placeholders(rows, 8)
+        ),
+    )
+}
+
+/// The values of [`insert_sql`]'s rows.
+fn activity_values<'q>(
+    envelopes: &'q [&EventEnvelope],
+    now: &'q str,
+) -> Result<AnyArguments<'q>, sqlx::Error> {
+    let mut values = AnyArguments::default();
+    for envelope in envelopes {
+        let fields = serde_json::to_string(&envelope.fields).unwrap_or_else(|_| "{}".into());
+        (|| {
+            values.add(envelope.id.as_str())?;
+            values.add(envelope.store_id.as_str())?;
+            values.add(stored_key(&envelope.contact))?;
+            values.add(envelope.event_type_id.as_str())?;
+            values.add(envelope.alias.as_str())?;
+            values.add(fields)?;
+            values.add(envelope.received_at.as_str())?;
+            values.add(now)
+        })()
+        .map_err(sqlx::Error::Encode)?;
+    }
+    Ok(values)
 }
 
 /// One activity, newest first in listings.
