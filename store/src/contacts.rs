@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use schemas::ContactKey;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::any::AnyArguments;
-use sqlx::{Any, AnyPool, Arguments, Transaction};
+use sqlx::{Any, AnyPool, Transaction};
 
 use crate::sql::{contacts_of_store, engine_of, positional, row_placeholders};
 
@@ -57,7 +56,7 @@ pub async fn contact(
     Ok(row.map(|row| Contact {
         email: email.to_owned(),
         fields: parse_json(&row.fields),
-        updated_at: row.updated_at(),
+        updated_at: latest(row.updated_at, row.last_event_at),
         created_at: row.created_at,
     }))
 }
@@ -285,13 +284,6 @@ struct ContactRow {
     last_event_at: Option<String>,
 }
 
-impl ContactRow {
-    /// When the contact last changed or had an event stored.
-    fn updated_at(&self) -> String {
-        latest(self.updated_at.clone(), self.last_event_at.clone())
-    }
-}
-
 /// When the contact `c` last had an event stored: an event no longer rewrites its contact's row
 /// (on SQLite that row's page was rewritten per event, 0.85 of the CPU without it; on
 /// PostgreSQL a new row version per event), so a contact's `updatedAt` is the later of its
@@ -349,52 +341,30 @@ async fn create(
     contacts: &[(ContactId, &ContactKey)],
     now: &str,
 ) -> Result<HashSet<ContactId>, sqlx::Error> {
-    let sql = insert_rows(
+    let sql = positional(
         engine_of(tx),
-        contacts.len(),
-        "DO NOTHING RETURNING store_id, contact_key",
-    );
-    let rows = sqlx::query_as_with::<_, ContactId, _>(&sql, row_values(contacts.iter(), now)?)
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// `INSERT INTO contacts … VALUES` for `rows` new contacts, then `ON CONFLICT (key) <then>`.
-fn insert_rows(engine: crate::Engine, rows: usize, then: &str) -> String {
-    positional(
-        engine,
         format!(
             "INSERT INTO contacts (store_id, contact_key, email, tracker_id, fields, created_at, updated_at) \
-             VALUES {} ON CONFLICT (store_id, contact_key) {then}",
-            row_placeholders(rows, 7)
+             VALUES {} ON CONFLICT (store_id, contact_key) DO NOTHING RETURNING store_id, contact_key",
+            row_placeholders(contacts.len(), 7)
         ),
-    )
-}
-
-/// The values of [`insert_rows`]: each contact new, with no fields, created now.
-fn row_values<'q, 'k: 'q>(
-    contacts: impl Iterator<Item = &'q (ContactId, &'k ContactKey)>,
-    now: &'q str,
-) -> Result<AnyArguments<'q>, sqlx::Error> {
-    let mut values = AnyArguments::default();
+    );
+    let mut query = sqlx::query_as::<_, ContactId>(&sql);
     for ((store, key), contact) in contacts {
         let (email, tracker) = match contact {
             ContactKey::Email(email) => (Some(email.as_str()), None),
             ContactKey::Tracker(tracker) => (None, Some(tracker.as_str())),
         };
-        (|| {
-            values.add(store.as_str())?;
-            values.add(key.as_str())?;
-            values.add(email)?;
-            values.add(tracker)?;
-            values.add("{}")?;
-            values.add(now)?;
-            values.add(now)
-        })()
-        .map_err(sqlx::Error::Encode)?;
+        query = query
+            .bind(store)
+            .bind(key)
+            .bind(email)
+            .bind(tracker)
+            .bind("{}")
+            .bind(now)
+            .bind(now);
     }
-    Ok(values)
+    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
 }
 
 /// Replaces a contact's fields (a workflow set some), inside the caller's transaction.
@@ -448,18 +418,18 @@ pub async fn states<'a>(
 ) -> Result<HashMap<ContactId, ContactState>, sqlx::Error> {
     let mut states = HashMap::new();
     let engine = engine_of(tx);
+    // A batch that reads a contact may write it (workflows set fields, segments judge it): on
+    // PostgreSQL the read takes the rows' write locks, in key order, so a PATCH or the
+    // segments sweeper waits for the batch and then sees what it did. SQLite's one writer
+    // holds everything already.
+    let lock = match engine {
+        crate::Engine::Postgres => " ORDER BY c.contact_key FOR UPDATE OF c",
+        crate::Engine::Sqlite => "",
+    };
     for (store, mut keys) in by_store(ids) {
         keys.sort_unstable();
         keys.dedup();
         for chunk in keys.chunks(500) {
-            // A batch that reads a contact may write it (workflows set fields, segments judge
-            // it): on PostgreSQL the read takes the rows' write locks, in key order, so a
-            // PATCH or the segments sweeper waits for the batch and then sees what it did.
-            // SQLite's one writer holds everything already.
-            let lock = match engine {
-                crate::Engine::Postgres => " ORDER BY c.contact_key FOR UPDATE OF c",
-                crate::Engine::Sqlite => "",
-            };
             let sql = positional(
                 engine,
                 format!(
@@ -479,7 +449,7 @@ pub async fn states<'a>(
                 };
                 let state = ContactState {
                     fields,
-                    updated_at: row.updated_at(),
+                    updated_at: latest(row.updated_at, row.last_event_at),
                     created_at: row.created_at,
                 };
                 states.insert((store.to_owned(), row.contact_key), state);
