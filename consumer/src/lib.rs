@@ -52,22 +52,49 @@ pub enum StartError {
     Webhooks(String),
 }
 
+/// Why the metrics recorder could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    #[error(transparent)]
+    Build(#[from] metrics_exporter_prometheus::BuildError),
+    #[error("starting the metrics upkeep thread: {0}")]
+    Upkeep(#[source] std::io::Error),
+}
+
 /// Latency buckets in seconds, for every `_seconds` histogram of either binary: sub-millisecond
 /// up to the 15 s webhook timeout (and end-to-end times of a consumer catching up).
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
 ];
 
-/// The Prometheus recorder's settings both binaries use: `_seconds` metrics as histograms with
-/// [`LATENCY_BUCKETS`], so dashboards can take quantiles across instances.
-pub fn prometheus_builder() -> Result<PrometheusBuilder, metrics_exporter_prometheus::BuildError> {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+/// How often recorded histogram samples are folded into their buckets.
+const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Installs the process-wide Prometheus recorder both binaries use: `_seconds` metrics as
+/// histograms with [`LATENCY_BUCKETS`], so dashboards can take quantiles across instances.
+///
+/// The recorder keeps every histogram sample until something folds them into buckets, which a
+/// scrape does; with nobody scraping, that was tens of bytes per request, for ever (a gateway
+/// at 40,000 events/s grew by 1.5 MiB a second). A thread folds them every second, so memory
+/// does not depend on whether or how often Prometheus comes.
+pub fn install_recorder() -> Result<PrometheusHandle, RecorderError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)?
+        .install_recorder()?;
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(METRICS_UPKEEP_EVERY);
+            upkeep.run_upkeep();
+        })
+        .map_err(RecorderError::Upkeep)?;
+    describe_metrics();
+    Ok(handle)
 }
 
-/// Gives every consumer metric its HELP text and unit; call once the recorder is installed
-/// (the gateway does, for its in-process consumer).
-pub fn describe_metrics() {
+/// Gives every consumer metric its HELP text and unit, once the recorder is installed.
+fn describe_metrics() {
     metrics::describe();
 }
 

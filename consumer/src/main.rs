@@ -13,11 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     consumer::process::install_logs(config.log_json);
-    let metrics = consumer::prometheus_builder()
-        .context("setting up the metrics recorder")?
-        .install_recorder()
-        .context("installing the metrics recorder")?;
-    consumer::describe_metrics();
+    let metrics = consumer::install_recorder().context("installing the metrics recorder")?;
     // Bound before anything else starts, so a taken port stops the process at once with the
     // address in the message.
     let ops_listener = TcpListener::bind(config.metrics_listen)

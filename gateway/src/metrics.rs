@@ -17,15 +17,10 @@ static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 pub fn install_recorder() -> Result<(), String> {
     HANDLE
         .get_or_init(|| {
-            consumer::prometheus_builder()
-                .map_err(|e| e.to_string())?
-                .install_recorder()
+            // The in-process consumer reports through the same recorder.
+            consumer::install_recorder()
                 .map_err(|e| e.to_string())
-                .inspect(|_| {
-                    describe();
-                    // The in-process consumer reports through the same recorder.
-                    consumer::describe_metrics();
-                })
+                .inspect(|_| describe())
         })
         .as_ref()
         .map(|_| ())
