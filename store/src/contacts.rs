@@ -14,6 +14,8 @@ pub use crate::activities::{activities, Activity, ActivityPage};
 
 /// Rows per multi-row statement: 7 parameters a row stays far below both engines' limits.
 const ROWS_PER_STATEMENT: usize = 256;
+/// Contacts named per read by key pairs (two parameters each).
+const KEYS_PER_READ: usize = 500;
 
 /// `(store, stored key)` of a contact.
 pub type ContactId = (String, String);
@@ -387,27 +389,46 @@ pub async fn set_fields(
 }
 
 /// Takes the write lock on these contacts' rows for the rest of the caller's transaction, in
-/// key order (PostgreSQL; SQLite's one writer holds everything already), as a consumer batch's
-/// read of their [`states`] does.
+/// key order, with the same read a consumer batch's [`states`] takes them with (PostgreSQL;
+/// SQLite's one writer holds everything already). A read, not a no-op `UPDATE` per contact,
+/// which left a dead row version per contact on PostgreSQL and rewrote pages on SQLite.
 pub async fn lock<'a>(
     tx: &mut Transaction<'_, Any>,
     ids: impl Iterator<Item = &'a ContactId>,
 ) -> Result<(), sqlx::Error> {
+    let engine = engine_of(tx);
+    if engine == crate::Engine::Sqlite {
+        return Ok(());
+    }
     for (store, mut keys) in by_store(ids) {
         keys.sort_unstable();
         keys.dedup();
-        for key in keys {
-            sqlx::query(
-                "UPDATE contacts SET updated_at = updated_at \
-                 WHERE store_id = $1 AND contact_key = $2",
-            )
-            .bind(store)
-            .bind(key)
-            .execute(&mut **tx)
-            .await?;
+        for chunk in keys.chunks(KEYS_PER_READ) {
+            let sql = positional(
+                engine,
+                format!(
+                    "SELECT c.contact_key FROM contacts c WHERE {}{}",
+                    contacts_of_store(1, chunk.len()),
+                    lock_clause(engine)
+                ),
+            );
+            let mut query = sqlx::query(&sql);
+            for key in chunk {
+                query = query.bind(store).bind(*key);
+            }
+            query.fetch_all(&mut **tx).await?;
         }
     }
     Ok(())
+}
+
+/// What makes a read of contacts `c` take their rows' write locks, in key order, so that two
+/// transactions locking overlapping contacts never wait for each other in opposite orders.
+fn lock_clause(engine: crate::Engine) -> &'static str {
+    match engine {
+        crate::Engine::Postgres => " ORDER BY c.contact_key FOR UPDATE OF c",
+        crate::Engine::Sqlite => "",
+    }
 }
 
 /// The current state of these contacts inside the caller's transaction; absent ones are left
@@ -422,14 +443,11 @@ pub async fn states<'a>(
     // PostgreSQL the read takes the rows' write locks, in key order, so a PATCH or the
     // segments sweeper waits for the batch and then sees what it did. SQLite's one writer
     // holds everything already.
-    let lock = match engine {
-        crate::Engine::Postgres => " ORDER BY c.contact_key FOR UPDATE OF c",
-        crate::Engine::Sqlite => "",
-    };
+    let lock = lock_clause(engine);
     for (store, mut keys) in by_store(ids) {
         keys.sort_unstable();
         keys.dedup();
-        for chunk in keys.chunks(500) {
+        for chunk in keys.chunks(KEYS_PER_READ) {
             let sql = positional(
                 engine,
                 format!(
