@@ -121,8 +121,10 @@ async fn measure(case: Case) -> (f64, f64) {
     let store_id = format!("bench-{}", uuid::Uuid::now_v7().simple());
     register(&db, &store_id, case).await;
     let mut events = Events::new(&store_id, case);
+    // The consumer's own connection, as the consume loop keeps it.
+    let mut connection = store::consumer_connection(&db).await.expect("connection");
     for _ in 0..WARM_UP / case.batch {
-        apply(&db, &events.batch(case.batch)).await;
+        apply(&mut connection, &events.batch(case.batch)).await;
     }
     let batches: Vec<Vec<EventEnvelope>> = (0..MEASURED / case.batch)
         .map(|_| events.batch(case.batch))
@@ -130,7 +132,7 @@ async fn measure(case: Case) -> (f64, f64) {
     let started = cpu_seconds();
     let wall = std::time::Instant::now();
     for batch in &batches {
-        apply(&db, batch).await;
+        apply(&mut connection, batch).await;
     }
     let wall = wall.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - started;
@@ -145,13 +147,16 @@ async fn measure(case: Case) -> (f64, f64) {
             "no contact entered a segment counting its events"
         );
     }
+    drop(connection);
     db.close().await;
     let events = (batches.len() * case.batch) as f64;
     (cpu * 1e6 / events, events / wall)
 }
 
-async fn apply(db: &AnyPool, batch: &[EventEnvelope]) {
-    let applied = consumer::effects::apply(db, batch).await.expect("apply");
+async fn apply(db: &mut sqlx::pool::PoolConnection<sqlx::Any>, batch: &[EventEnvelope]) {
+    let applied = consumer::effects::apply(&mut **db, batch)
+        .await
+        .expect("apply");
     assert_eq!(applied.recorded as usize, batch.len(), "every event is new");
 }
 

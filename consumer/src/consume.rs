@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use queue::Source;
 use schemas::EventEnvelope;
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::effects::{self, Applied};
@@ -30,6 +31,9 @@ pub async fn run<S: Source>(
     health: Arc<Health>,
     shutdown: CancellationToken,
 ) -> S {
+    // Kept across batches (see `store::consumer_connection`); dropped after a failure, which
+    // may have been the connection's own.
+    let mut connection = None;
     loop {
         let batch = tokio::select! {
             biased;
@@ -80,6 +84,7 @@ pub async fn run<S: Source>(
         loop {
             match store(
                 &db,
+                &mut connection,
                 &mut source,
                 &events,
                 &mut set_aside,
@@ -128,9 +133,10 @@ struct Events<'m> {
 /// Stores `events`' effects. When the store refuses the data, the batch is split in halves
 /// until the events it refuses stand alone; those are dead-lettered with the store's reason
 /// (and marked in `set_aside`), and every other event is stored, in queue order.
-/// `Ok(None)`: shutdown came first.
+/// `Ok(None)`: shutdown came first. A failure that may be the connection's closes it.
 async fn store<S: Source>(
     db: &AnyPool,
+    connection: &mut Option<PoolConnection<Any>>,
     source: &mut S,
     events: &Events<'_>,
     set_aside: &mut [bool],
@@ -152,9 +158,16 @@ async fn store<S: Source>(
         } else {
             Cow::Borrowed(&events.envelopes[range.clone()])
         };
-        match effects::apply(db, &envelopes).await {
+        let kept = match connection {
+            Some(kept) => kept,
+            None => connection.insert(store::consumer_connection(db).await?),
+        };
+        match effects::apply(&mut **kept, &envelopes).await {
             Ok(applied) => total.add(&applied),
-            Err(ApplyError::Transient(error)) => return Err(error),
+            Err(ApplyError::Transient(error)) => {
+                *connection = None;
+                return Err(error);
+            }
             Err(ApplyError::Permanent(error)) if range.len() == 1 => {
                 let at = range.start;
                 let event_id = &events.envelopes[at].id;

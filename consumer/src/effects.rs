@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use schemas::EventEnvelope;
-use sqlx::AnyPool;
+use sqlx::{Acquire, Any};
 use store::contacts::{contact_id, ContactId};
 
 use crate::error::ApplyError;
@@ -53,8 +53,12 @@ impl Applied {
 
 /// Stores every effect of `envelopes`, all or nothing. An event id already recorded is skipped
 /// entirely, so redelivery has no second effect. The caller moves its queue position only
-/// after this returns `Ok`.
-pub async fn apply(db: &AnyPool, envelopes: &[EventEnvelope]) -> Result<Applied, ApplyError> {
+/// after this returns `Ok`. `db` is a pool or the connection a consumer keeps
+/// ([`store::consumer_connection`]).
+pub async fn apply<'c, A: Acquire<'c, Database = Any>>(
+    db: A,
+    envelopes: &[EventEnvelope],
+) -> Result<Applied, ApplyError> {
     let mut applied = Applied::default();
     if envelopes.is_empty() {
         return Ok(applied);

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use sqlx::any::{install_default_drivers, AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -112,6 +113,26 @@ pub async fn connect(url: &str) -> Result<AnyPool, DbError> {
         .map_err(DbError::Connect)?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Pages of the database the consumer's connection keeps in memory, in KiB. One batch of a few
+/// hundred events changes more pages than SQLite's default 2 MiB holds, and pages dropped from
+/// that cache mid-transaction are written to the log and read back.
+const CONSUMER_CACHE_KIB: u32 = 16 << 10;
+
+/// A connection for one consumer to keep across its batches: on SQLite, a connection keeps its
+/// page cache only while no other connection writes, so a consumer that came back to the pool
+/// between batches read its pages again each time; its cache is larger than a reader's too.
+/// Closed when dropped, so its cache never serves the pool's readers.
+pub async fn consumer_connection(pool: &AnyPool) -> Result<PoolConnection<Any>, sqlx::Error> {
+    let mut connection = pool.acquire().await?;
+    connection.close_on_drop();
+    if crate::sql::engine_of(&connection) == Engine::Sqlite {
+        connection
+            .execute(format!("PRAGMA cache_size = -{CONSUMER_CACHE_KIB}").as_str())
+            .await?;
+    }
+    Ok(connection)
 }
 
 /// Checks that the store answers; used by readiness.
