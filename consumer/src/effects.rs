@@ -89,10 +89,13 @@ pub async fn apply<'c, A: Acquire<'c, Database = Any>>(
     let segments = Segments::load(&mut tx, &stores).await?;
     let wanted: Vec<ContactId> = new_events
         .iter()
-        .filter(|e| {
-            subscribers.want_contacts() || workflows.triggered_by(e) || !segments.is_empty()
+        .map(|e| (e, contact_id(&e.store_id, &e.contact)))
+        .filter(|(e, id)| {
+            subscribers.want_contacts()
+                || workflows.triggered_by(e)
+                || segments.may_judge(e, upserted.created.contains(id))
         })
-        .map(|e| contact_id(&e.store_id, &e.contact))
+        .map(|(_, id)| id)
         .collect();
     let mut contacts = if wanted.is_empty() {
         HashMap::new()

@@ -99,6 +99,18 @@ impl Segments {
         self.by_store.is_empty()
     }
 
+    /// Whether [`affected`](Self::affected) may pick `event`'s contact, so the batch must read
+    /// its state: a segment of its store counts the event's type, or reads fields and the
+    /// contact was `created` by the batch. A contact whose fields a workflow changes is read
+    /// for the workflow already. Segments that cannot move the contact cost it nothing.
+    pub(crate) fn may_judge(&self, event: &EventEnvelope, created: bool) -> bool {
+        self.by_store.get(&event.store_id).is_some_and(|segments| {
+            segments
+                .iter()
+                .any(|s| (created && s.reads_fields) || s.types.contains(&event.event_type_id))
+        })
+    }
+
     /// The segments each contact must be judged against after a batch: those counting a type
     /// of the contact's new events, and, for contacts created or whose fields changed, those
     /// reading fields. Other segments cannot have changed their verdict.
