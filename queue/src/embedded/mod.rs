@@ -4,7 +4,8 @@
 //! into one buffer, writes it with one call and syncs once (`fdatasync`), and only then
 //! acknowledges them all: a group commit, so the cost of the sync is shared by everyone who
 //! arrived during the last one. The channel is bounded; when it is full, publishers get
-//! `PublishError::Full` (a 503) at once.
+//! `PublishError::Full` (a 503) at once. A new segment must leave [`RESERVE_BYTES`] of the disk
+//! free, or the group is refused (a 503) and readiness fails until it can be written.
 //!
 //! The in-process consumer takes what was just written from memory (a tail bounded in bytes)
 //! and reads the segment files only when it has fallen further behind or after a restart. Its
@@ -45,6 +46,13 @@ const SEGMENT_BYTES: u64 = 64 << 20;
 /// 2 MiB at 94–95 (two runs each).
 const TAIL_BYTES: usize = 2 << 20;
 
+/// Disk space a new segment must leave free under the log's directory. The store usually
+/// shares that disk, and the consumer needs room to write what it drains; a log that filled the
+/// disk would stall both for good. Below this the writer refuses events (503) rather than start
+/// a segment, until space is freed: a consumed segment kept as the spare is reused without
+/// taking any.
+const RESERVE_BYTES: u64 = 256 << 20;
+
 /// How long, by default, a small group waits for more requests before it is written: far
 /// below a request's latency budget, long enough at a few thousand events a second for several
 /// to share one sync.
@@ -57,6 +65,7 @@ pub(crate) struct Limits {
     pub(crate) segment_bytes: u64,
     pub(crate) tail_bytes: usize,
     pub(crate) linger: std::time::Duration,
+    pub(crate) reserve_bytes: u64,
 }
 
 impl Default for Limits {
@@ -65,6 +74,7 @@ impl Default for Limits {
             segment_bytes: SEGMENT_BYTES,
             tail_bytes: TAIL_BYTES,
             linger: DEFAULT_LINGER,
+            reserve_bytes: RESERVE_BYTES,
         }
     }
 }
@@ -363,6 +373,7 @@ mod tests {
         segment_bytes: 300,
         tail_bytes: 40,
         linger: DEFAULT_LINGER,
+        reserve_bytes: 0,
     };
 
     async fn read_all(source: &mut EmbeddedSource, max: usize) -> Vec<String> {
@@ -421,6 +432,52 @@ mod tests {
         queue.publish(vec![message(n)]).await.expect("publish");
         let expected: Vec<String> = (80..=n).map(|n| format!("payload {n}")).collect();
         assert_eq!(read_all(&mut source, 7).await, expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disk_without_room_for_a_new_segment_refuses_events_until_one_is_freed() {
+        let dir = tempfile::tempdir().expect("dir");
+        // A consumer that keeps up leaves one consumed segment behind as the spare.
+        {
+            let (queue, mut source) = open_with(dir.path(), None, 64, SMALL).expect("open");
+            for n in 0..30 {
+                queue.publish(vec![message(n)]).await.expect("publish");
+            }
+            read_all(&mut source, 7).await;
+            assert!(log::spare_path(dir.path()).exists());
+        }
+        // No disk has this much room: a segment needing new space is refused, the spare is not.
+        let no_room = Limits {
+            reserve_bytes: u64::MAX / 2,
+            ..SMALL
+        };
+        let (queue, mut source) = open_with(dir.path(), None, 64, no_room).expect("reopen");
+        let mut accepted = Vec::new();
+        let refusal = loop {
+            let n = 30 + accepted.len();
+            assert!(n < 200, "the writer never ran out of segments it may start");
+            match queue.publish(vec![message(n)]).await {
+                Ok(()) => accepted.push(format!("payload {n}")),
+                Err(refusal) => break refusal,
+            }
+        };
+        assert!(
+            matches!(&refusal, PublishError::Unavailable(why) if why.contains("bytes free")),
+            "{refusal}"
+        );
+        assert!(!log::spare_path(dir.path()).exists(), "the spare was used");
+        assert!(!queue.is_ready(), "a writer refusing events is not ready");
+        // Refused again, nothing written: what was acknowledged is read back whole and once.
+        assert!(queue.publish(vec![message(999)]).await.is_err());
+        assert_eq!(read_all(&mut source, 7).await, accepted);
+        // The consumer passed a whole segment, kept as the spare: the writer goes on in it.
+        assert!(log::spare_path(dir.path()).exists());
+        queue
+            .publish(vec![message(1000)])
+            .await
+            .expect("publish into the spare");
+        assert!(queue.is_ready(), "readiness follows the writer back");
+        assert_eq!(read_all(&mut source, 7).await, vec!["payload 1000"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

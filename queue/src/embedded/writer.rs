@@ -109,9 +109,17 @@ impl Appender {
                 drain(&mut receiver, &mut group);
             }
             let result = self.write(&mut group, &mut framed);
-            if let Err(error) = &result {
-                tracing::error!(%error, "writing to the embedded queue failed");
-                self.healthy.store(false, Ordering::Relaxed);
+            // Readiness follows the last write: a fault that passes (a disk freed) must not
+            // keep the gateway out of its load balancer. Changes are logged, not every group.
+            let was_healthy = self.healthy.swap(result.is_ok(), Ordering::Relaxed);
+            match &result {
+                Err(error) if was_healthy => {
+                    tracing::error!(%error, "writing to the embedded queue failed")
+                }
+                Ok(()) if !was_healthy => {
+                    tracing::info!("writing to the embedded queue works again")
+                }
+                _ => {}
             }
             for append in group.drain(..) {
                 let _ = append.done.send(
@@ -127,6 +135,9 @@ impl Appender {
     /// Appends every message of `group` under one sync, then hands them to the reader's tail.
     fn write(&mut self, group: &mut [Append], framed: &mut Vec<u8>) -> io::Result<()> {
         if self.active.offset >= self.limits.segment_bytes {
+            if !log::spare_path(&self.dir).exists() {
+                self.ensure_room()?;
+            }
             self.active = log::Active::create(&self.dir, self.next)?;
             lock(&self.shared.segments).push_back(self.next);
         }
@@ -155,6 +166,28 @@ impl Appender {
             while tail.bytes > self.limits.tail_bytes && tail.pop().is_some() {}
         }
         self.written.send_replace(next);
+        Ok(())
+    }
+
+    /// Fails unless a new segment would leave [`Limits::reserve_bytes`] free on the disk.
+    fn ensure_room(&self) -> io::Result<()> {
+        let stat = rustix::fs::statvfs(&self.dir)?;
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        let needed = self
+            .limits
+            .segment_bytes
+            .saturating_add(self.limits.reserve_bytes);
+        if free < needed {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "{free} bytes free under {}: a new segment must leave {} for the store; \
+                     events are refused until space is freed or the consumer frees a segment",
+                    self.dir.display(),
+                    self.limits.reserve_bytes
+                ),
+            ));
+        }
         Ok(())
     }
 }
