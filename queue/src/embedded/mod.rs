@@ -27,7 +27,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 
@@ -176,7 +176,7 @@ pub(crate) fn open_with(
     });
     let (written_tx, written_rx) = watch::channel(next);
     let (appends, receiver) = mpsc::channel(capacity);
-    let healthy = Arc::new(AtomicBool::new(true));
+    let health = Arc::new(AtomicU8::new(writer::HEALTHY));
     let writer = writer::Appender {
         dir: dir.to_owned(),
         active,
@@ -184,7 +184,7 @@ pub(crate) fn open_with(
         limits,
         shared: shared.clone(),
         written: written_tx,
-        healthy: healthy.clone(),
+        health: health.clone(),
     };
     let writer = thread::Builder::new()
         .name("queue-writer".into())
@@ -200,7 +200,9 @@ pub(crate) fn open_with(
     Ok((
         writer::EmbeddedWriter {
             appends: Some(appends),
-            healthy,
+            health,
+            dir: dir.to_owned(),
+            limits,
             writer: Some(writer),
             _lock: lock.clone(),
         },
@@ -469,14 +471,17 @@ mod tests {
         assert!(!queue.is_ready(), "a writer refusing events is not ready");
         // Refused again, nothing written: what was acknowledged is read back whole and once.
         assert!(queue.publish(vec![message(999)]).await.is_err());
+        assert!(!queue.is_ready());
         assert_eq!(read_all(&mut source, 7).await, accepted);
-        // The consumer passed a whole segment, kept as the spare: the writer goes on in it.
+        // The consumer passed a whole segment, kept as the spare: ready again before any
+        // request (a load balancer sends none to a gateway that is not), and it goes on there.
         assert!(log::spare_path(dir.path()).exists());
+        assert!(queue.is_ready(), "readiness looks for room again");
         queue
             .publish(vec![message(1000)])
             .await
             .expect("publish into the spare");
-        assert!(queue.is_ready(), "readiness follows the writer back");
+        assert!(queue.is_ready());
         assert_eq!(read_all(&mut source, 7).await, vec!["payload 1000"]);
     }
 

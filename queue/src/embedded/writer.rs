@@ -2,8 +2,9 @@
 //! one sync (group commit), then acknowledges them all.
 
 use std::io;
+use std::path::Path;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -23,6 +24,13 @@ const MAX_KEPT_BUFFER: usize = 1 << 20;
 
 type Ack = oneshot::Sender<Result<(), PublishError>>;
 
+/// The writer's state after its last group, for readiness.
+pub(super) const HEALTHY: u8 = 0;
+/// The last group was refused for want of disk space ([`room_for_segment`]).
+const NO_ROOM: u8 = 1;
+/// The last group failed otherwise.
+const FAILED: u8 = 2;
+
 pub(super) struct Append {
     messages: Vec<Message>,
     done: Ack,
@@ -41,7 +49,10 @@ impl std::fmt::Debug for Append {
 pub struct EmbeddedWriter {
     /// `None` only while dropping, so the writer sees its channel close.
     pub(super) appends: Option<mpsc::Sender<Append>>,
-    pub(super) healthy: Arc<AtomicBool>,
+    /// [`HEALTHY`], [`NO_ROOM`] or [`FAILED`].
+    pub(super) health: Arc<AtomicU8>,
+    pub(super) dir: PathBuf,
+    pub(super) limits: Limits,
     pub(super) writer: Option<thread::JoinHandle<()>>,
     /// The directory's lock, released when both sides are gone.
     pub(super) _lock: Arc<std::fs::File>,
@@ -61,10 +72,16 @@ impl EmbeddedWriter {
         acked.await.map_err(|_| stopped())?
     }
 
-    /// Whether the writer can take appends, for readiness.
+    /// Whether the writer can take appends, for readiness. Refused for want of disk space, it
+    /// looks again: a gateway taken out of its load balancer gets no request that could show
+    /// the space is back.
     pub fn is_ready(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
-            && self.appends.as_ref().is_some_and(|a| !a.is_closed())
+        let writes = match self.health.load(Ordering::Relaxed) {
+            HEALTHY => true,
+            NO_ROOM => room_for_segment(&self.dir, &self.limits).is_ok(),
+            _ => false,
+        };
+        writes && self.appends.as_ref().is_some_and(|a| !a.is_closed())
     }
 }
 
@@ -91,7 +108,7 @@ pub(super) struct Appender {
     pub(super) limits: Limits,
     pub(super) shared: Arc<Shared>,
     pub(super) written: watch::Sender<u64>,
-    pub(super) healthy: Arc<AtomicBool>,
+    pub(super) health: Arc<AtomicU8>,
 }
 
 impl Appender {
@@ -111,15 +128,16 @@ impl Appender {
             let result = self.write(&mut group, &mut framed);
             // Readiness follows the last write: a fault that passes (a disk freed) must not
             // keep the gateway out of its load balancer. Changes are logged, not every group.
-            let was_healthy = self.healthy.swap(result.is_ok(), Ordering::Relaxed);
-            match &result {
-                Err(error) if was_healthy => {
-                    tracing::error!(%error, "writing to the embedded queue failed")
+            let health = match &result {
+                Ok(()) => HEALTHY,
+                Err(e) if e.kind() == io::ErrorKind::StorageFull => NO_ROOM,
+                Err(_) => FAILED,
+            };
+            if self.health.swap(health, Ordering::Relaxed) != health {
+                match &result {
+                    Err(error) => tracing::error!(%error, "writing to the embedded queue failed"),
+                    Ok(()) => tracing::info!("writing to the embedded queue works again"),
                 }
-                Ok(()) if !was_healthy => {
-                    tracing::info!("writing to the embedded queue works again")
-                }
-                _ => {}
             }
             for append in group.drain(..) {
                 let _ = append.done.send(
@@ -135,9 +153,7 @@ impl Appender {
     /// Appends every message of `group` under one sync, then hands them to the reader's tail.
     fn write(&mut self, group: &mut [Append], framed: &mut Vec<u8>) -> io::Result<()> {
         if self.active.offset >= self.limits.segment_bytes {
-            if !log::spare_path(&self.dir).exists() {
-                self.ensure_room()?;
-            }
+            room_for_segment(&self.dir, &self.limits)?;
             self.active = log::Active::create(&self.dir, self.next)?;
             lock(&self.shared.segments).push_back(self.next);
         }
@@ -168,28 +184,29 @@ impl Appender {
         self.written.send_replace(next);
         Ok(())
     }
+}
 
-    /// Fails unless a new segment would leave [`Limits::reserve_bytes`] free on the disk.
-    fn ensure_room(&self) -> io::Result<()> {
-        let stat = rustix::fs::statvfs(&self.dir)?;
-        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
-        let needed = self
-            .limits
-            .segment_bytes
-            .saturating_add(self.limits.reserve_bytes);
-        if free < needed {
-            return Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                format!(
-                    "{free} bytes free under {}: a new segment must leave {} for the store; \
-                     events are refused until space is freed or the consumer frees a segment",
-                    self.dir.display(),
-                    self.limits.reserve_bytes
-                ),
-            ));
-        }
-        Ok(())
+/// Fails unless the next segment can be started: the spare is there to reuse, or a new one
+/// would leave [`Limits::reserve_bytes`] free on the disk.
+fn room_for_segment(dir: &Path, limits: &Limits) -> io::Result<()> {
+    if log::spare_path(dir).exists() {
+        return Ok(());
     }
+    let stat = rustix::fs::statvfs(dir)?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    let needed = limits.segment_bytes.saturating_add(limits.reserve_bytes);
+    if free < needed {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!(
+                "{free} bytes free under {}: a new segment must leave {} for the store; \
+                 events are refused until space is freed or the consumer frees a segment",
+                dir.display(),
+                limits.reserve_bytes
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Moves every append already waiting into `group`, up to [`MAX_GROUP`].
