@@ -53,6 +53,10 @@ const TAIL_BYTES: usize = 2 << 20;
 /// taking any.
 const RESERVE_BYTES: u64 = 256 << 20;
 
+/// Most bytes framed and written under one sync (a larger request goes alone): a bound on the
+/// framing copy, and on how far a segment outgrows [`SEGMENT_BYTES`] into the reserve.
+const GROUP_BYTES: usize = 8 << 20;
+
 /// How long, by default, a small group waits for more requests before it is written: far
 /// below a request's latency budget, long enough at a few thousand events a second for several
 /// to share one sync.
@@ -66,6 +70,7 @@ pub(crate) struct Limits {
     pub(crate) tail_bytes: usize,
     pub(crate) linger: std::time::Duration,
     pub(crate) reserve_bytes: u64,
+    pub(crate) group_bytes: usize,
 }
 
 impl Default for Limits {
@@ -75,6 +80,7 @@ impl Default for Limits {
             tail_bytes: TAIL_BYTES,
             linger: DEFAULT_LINGER,
             reserve_bytes: RESERVE_BYTES,
+            group_bytes: GROUP_BYTES,
         }
     }
 }
@@ -376,6 +382,7 @@ mod tests {
         tail_bytes: 40,
         linger: DEFAULT_LINGER,
         reserve_bytes: 0,
+        group_bytes: GROUP_BYTES,
     };
 
     async fn read_all(source: &mut EmbeddedSource, max: usize) -> Vec<String> {
@@ -483,6 +490,51 @@ mod tests {
             .expect("publish into the spare");
         assert!(queue.is_ready());
         assert_eq!(read_all(&mut source, 7).await, vec!["payload 1000"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_is_bounded_in_bytes_so_segments_barely_outgrow_their_size() {
+        let dir = tempfile::tempdir().expect("dir");
+        // Two framed records exceed the bound: each group holds one.
+        let limits = Limits {
+            group_bytes: 100,
+            ..SMALL
+        };
+        let (queue, mut source) = open_with(dir.path(), None, 256, limits).expect("open");
+        let queue = Arc::new(queue);
+        let payload = |n: usize| format!("{n:050}").into_bytes();
+        let publishing: Vec<_> = (0..64)
+            .map(|n| {
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    let message = Message {
+                        key: String::new(),
+                        payload: payload(n),
+                    };
+                    queue.publish(vec![message]).await
+                })
+            })
+            .collect();
+        for published in publishing {
+            published.await.expect("join").expect("publish");
+        }
+        let record = (log::HEADER + 50) as u64;
+        for first in log::segments(dir.path()).expect("list") {
+            let size = fs::metadata(log::segment_path(dir.path(), first))
+                .expect("segment")
+                .len();
+            assert!(
+                size < limits.segment_bytes + record,
+                "segment {first} holds {size} bytes"
+            );
+        }
+        let mut read = read_all(&mut source, 100).await;
+        read.sort();
+        let mut expected: Vec<String> = (0..64)
+            .map(|n| String::from_utf8_lossy(&payload(n)).into_owned())
+            .collect();
+        expected.sort();
+        assert_eq!(read, expected);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,6 +36,16 @@ pub(super) struct Append {
     done: Ack,
 }
 
+impl Append {
+    /// Bytes it takes in the log.
+    fn bytes(&self) -> usize {
+        self.messages
+            .iter()
+            .map(|m| log::HEADER + m.payload.len())
+            .sum()
+    }
+}
+
 impl std::fmt::Debug for Append {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Append")
@@ -114,18 +124,24 @@ pub(super) struct Appender {
 impl Appender {
     /// Runs until every sender is gone, i.e. the gateway has stopped serving.
     pub(super) fn run(mut self, mut receiver: mpsc::Receiver<Append>) {
-        let mut group = Vec::new();
+        let mut group = Group::default();
         let mut framed = Vec::new();
-        while let Some(first) = receiver.blocking_recv() {
+        loop {
+            let Some(first) = group.next.take().or_else(|| receiver.blocking_recv()) else {
+                break;
+            };
             group.push(first);
-            drain(&mut receiver, &mut group);
-            if group.len() < SMALL_GROUP && !self.limits.linger.is_zero() {
+            group.drain(&mut receiver, self.limits.group_bytes);
+            if group.appends.len() < SMALL_GROUP
+                && group.next.is_none()
+                && !self.limits.linger.is_zero()
+            {
                 // Few waiting: the rate is low, and a sync for each handful of events is most
                 // of what an event costs. A moment's wait lets more share the sync.
                 std::thread::sleep(self.limits.linger);
-                drain(&mut receiver, &mut group);
+                group.drain(&mut receiver, self.limits.group_bytes);
             }
-            let result = self.write(&mut group, &mut framed);
+            let result = self.write(&mut group.appends, &mut framed);
             // Readiness follows the last write: a fault that passes (a disk freed) must not
             // keep the gateway out of its load balancer. Changes are logged, not every group.
             let health = match &result {
@@ -139,7 +155,8 @@ impl Appender {
                     Ok(()) => tracing::info!("writing to the embedded queue works again"),
                 }
             }
-            for append in group.drain(..) {
+            group.bytes = 0;
+            for append in group.appends.drain(..) {
                 let _ = append.done.send(
                     result
                         .as_ref()
@@ -209,12 +226,35 @@ fn room_for_segment(dir: &Path, limits: &Limits) -> io::Result<()> {
     Ok(())
 }
 
-/// Moves every append already waiting into `group`, up to [`MAX_GROUP`].
-fn drain(receiver: &mut mpsc::Receiver<Append>, group: &mut Vec<Append>) {
-    while group.len() < MAX_GROUP {
-        match receiver.try_recv() {
-            Ok(append) => group.push(append),
-            Err(_) => break,
+/// The appends written under the next sync, bounded in count and in bytes: the framing copy
+/// and each write stay bounded whatever the requests' sizes, and a segment outgrows its size
+/// by at most one group (so the disk reserve holds).
+#[derive(Default)]
+struct Group {
+    appends: Vec<Append>,
+    bytes: usize,
+    /// Taken from the channel but over the bound: it starts the next group.
+    next: Option<Append>,
+}
+
+impl Group {
+    fn push(&mut self, append: Append) {
+        self.bytes += append.bytes();
+        self.appends.push(append);
+    }
+
+    /// Moves every append already waiting into the group, up to [`MAX_GROUP`] of them and
+    /// `max_bytes` (a single append larger than that goes alone).
+    fn drain(&mut self, receiver: &mut mpsc::Receiver<Append>, max_bytes: usize) {
+        while self.next.is_none() && self.appends.len() < MAX_GROUP {
+            let Ok(append) = receiver.try_recv() else {
+                break;
+            };
+            if self.bytes + append.bytes() > max_bytes {
+                self.next = Some(append);
+            } else {
+                self.push(append);
+            }
         }
     }
 }
