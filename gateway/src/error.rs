@@ -7,6 +7,8 @@ use http_body_util::Full;
 use schemas::Violation;
 use serde::Serialize;
 
+use crate::log_throttle::Throttle;
+
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -101,7 +103,10 @@ impl ApiError {
     pub(crate) fn problem(&self) -> serde_json::Value {
         let status = self.status();
         if let ApiError::Internal(cause) = self {
-            tracing::error!(error = %cause, "request failed");
+            static FAILED: Throttle = Throttle::new();
+            if let Some(left_out) = FAILED.allow() {
+                tracing::error!(error = %cause, left_out, "request failed");
+            }
         }
         let detail = match self {
             ApiError::Internal(_) => "the server could not complete the request".to_owned(),
@@ -171,7 +176,10 @@ impl From<sqlx::Error> for ApiError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => {
-                tracing::warn!(%error, "the store is not reachable");
+                static UNREACHABLE: Throttle = Throttle::new();
+                if let Some(left_out) = UNREACHABLE.allow() {
+                    tracing::warn!(%error, left_out, "the store is not reachable");
+                }
                 ApiError::Unavailable {
                     detail: "the store is not reachable right now",
                     retry_after_secs: 1,

@@ -11,6 +11,7 @@ mod error;
 mod health;
 mod http_body;
 mod ingest;
+mod log_throttle;
 pub mod metrics;
 mod pagination;
 mod rate_limit;

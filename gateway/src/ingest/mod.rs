@@ -19,6 +19,7 @@ use schemas::{ContactKey, EventEnvelope, ReceiveType, ValidatedEvent};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::log_throttle::Throttle;
 use crate::state::AppState;
 use queue::Message;
 use types::IngestType;
@@ -121,7 +122,10 @@ async fn publish(state: &AppState, messages: Vec<Message>) -> Result<(), ApiErro
     let published = state.queue.publish(messages).await;
     crate::metrics::report_publish(started.elapsed());
     published.map_err(|error| {
-        tracing::warn!(%error, "queue refused events");
+        static REFUSED: Throttle = Throttle::new();
+        if let Some(left_out) = REFUSED.allow() {
+            tracing::warn!(%error, left_out, "queue refused events");
+        }
         ApiError::Unavailable {
             detail: "the event queue cannot take more events right now",
             retry_after_secs: 1,
