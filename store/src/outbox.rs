@@ -219,31 +219,69 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-/// Records an attempt: delivered, due again at `retry_at`, or failed for good. Only the claim
-/// that made the attempt may record it: a delivery claimed again since (a manual retry while
-/// it was in flight) keeps the newer claim's result.
-pub async fn record(
-    db: impl Executor<'_, Database = Any>,
-    claimed: &Claimed,
-    status: &str,
-    retry_at: Option<&str>,
-    outcome: &Outcome,
+/// An attempt's result: delivered, due again at `retry_at`, or failed for good.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    pub claimed: &'a Claimed,
+    pub status: &'static str,
+    pub retry_at: Option<String>,
+    pub outcome: &'a Outcome,
+}
+
+/// Attempts recorded per statement: two parameters each.
+const ATTEMPTS_PER_STATEMENT: usize = 200;
+
+/// Records `attempts` inside the caller's transaction. Only the claim that made an attempt may
+/// record it: a delivery claimed again since (a manual retry while it was in flight) keeps the
+/// newer claim's result. One statement per distinct outcome, for up to
+/// [`ATTEMPTS_PER_STATEMENT`] attempts: the delivered ones of a batch nearly always share
+/// theirs, and on SQLite every statement is a round trip to its worker thread.
+pub async fn record_all(
+    tx: &mut Transaction<'_, Any>,
+    attempts: &[Attempt<'_>],
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE deliveries SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
-         leased_until = NULL, last_status_code = $3, last_error = $4, updated_at = $5 \
-         WHERE id = $6 AND attempts = $7",
-    )
-    .bind(status)
-    .bind(retry_at)
-    .bind(outcome.status_code.map(i64::from))
-    .bind(outcome.error.as_deref())
-    .bind(now)
-    .bind(&claimed.id)
-    .bind(claimed.attempts)
-    .execute(db)
-    .await?;
+    type Key<'k> = (&'k str, Option<&'k str>, Option<u16>, Option<&'k str>);
+    let mut by_outcome: Vec<(Key<'_>, Vec<&Claimed>)> = Vec::new();
+    for attempt in attempts {
+        let key = (
+            attempt.status,
+            attempt.retry_at.as_deref(),
+            attempt.outcome.status_code,
+            attempt.outcome.error.as_deref(),
+        );
+        match by_outcome.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, claims)) => claims.push(attempt.claimed),
+            None => by_outcome.push((key, vec![attempt.claimed])),
+        }
+    }
+    let engine = engine_of(tx);
+    for ((status, retry_at, status_code, error), claims) in &by_outcome {
+        for chunk in claims.chunks(ATTEMPTS_PER_STATEMENT) {
+            let claimed = (0..chunk.len())
+                .map(|i| format!("(id = ${} AND attempts = ${})", 6 + 2 * i, 7 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql = positional(
+                engine,
+                format!(
+                    "UPDATE deliveries SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+                     leased_until = NULL, last_status_code = $3, last_error = $4, updated_at = $5 \
+                     WHERE {claimed}"
+                ),
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(*status)
+                .bind(*retry_at)
+                .bind(status_code.map(i64::from))
+                .bind(*error)
+                .bind(now);
+            for claim in chunk {
+                query = query.bind(&claim.id).bind(claim.attempts);
+            }
+            query.execute(&mut **tx).await?;
+        }
+    }
     Ok(())
 }
 

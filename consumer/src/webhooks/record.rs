@@ -2,6 +2,7 @@
 //! scheduling retries, dead-lettering the last, and tracking each subscription's failing
 //! streak.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::AnyPool;
@@ -73,8 +74,12 @@ async fn record(
 ) -> Result<(), sqlx::Error> {
     let now = clock::now();
     let mut tx = db.begin().await?;
+    let mut attempts = Vec::with_capacity(batch.len());
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut disabled = 0u64;
+    // Subscriptions whose streak a success in this batch cleared, with no failure since: a
+    // second clear would change nothing.
+    let mut cleared: HashSet<&str> = HashSet::new();
     for Attempted {
         delivery,
         outcome,
@@ -102,26 +107,28 @@ async fn record(
                 None => (outbox::FAILED, None, "failed"),
             }
         };
-        outbox::record(
-            &mut *tx,
-            delivery,
+        attempts.push(outbox::Attempt {
+            claimed: delivery,
             status,
-            retry_at.as_deref(),
+            retry_at,
             outcome,
-            &now,
-        )
-        .await?;
+        });
+        // A subscription's streak follows its attempts in the order they were made.
         if let Some(webhook) = &delivery.webhook_id {
             if delivered {
-                super::health::succeeded(&mut *tx, webhook).await?;
-            } else if *verdict == Verdict::EndpointFailed
-                && super::health::failed(&mut tx, webhook, config.disable_after).await?
-            {
-                disabled += 1;
+                if cleared.insert(webhook) {
+                    super::health::succeeded(&mut *tx, webhook).await?;
+                }
+            } else if *verdict == Verdict::EndpointFailed {
+                cleared.remove(webhook.as_str());
+                if super::health::failed(&mut tx, webhook, config.disable_after).await? {
+                    disabled += 1;
+                }
             }
         }
         outcomes.push(label);
     }
+    outbox::record_all(&mut tx, &attempts, &now).await?;
     tx.commit().await?;
     for label in outcomes {
         metrics::report_delivery(label);
