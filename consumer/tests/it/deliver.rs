@@ -1,7 +1,8 @@
 //! The webhook dispatcher against a real SQLite outbox and a real HTTP receiver: a delivery
 //! is POSTed once, signed, and marked delivered; a failing endpoint is retried on the schedule,
 //! then dead-lettered, and disabled once it has failed for long enough; one slow endpoint holds
-//! only its own slots; private targets are refused unless allowed; shutdown stops it.
+//! only its own slots; private targets are refused unless allowed; shutdown stops it; an
+//! attempt whose claim was superseded records nothing.
 
 use std::time::Duration;
 
@@ -296,4 +297,66 @@ async fn shutdown_stops_the_dispatcher_even_with_an_attempt_in_flight() {
     let pending = deliveries(&db, "slow").await;
     assert_eq!(pending[0].status, outbox::PENDING);
     assert_eq!(pending[0].attempts, 1);
+}
+
+#[tokio::test]
+async fn an_attempt_whose_lease_ran_out_and_was_claimed_again_records_nothing() {
+    let (db, _dir) = sqlite().await;
+    subscribe(&db, "w1", "http://127.0.0.1:9/never", "").await;
+    enqueue(&db, "w1", 3).await;
+    let now = store::clock::now();
+    let due: Vec<String> = outbox::due(&db, &now, &[], 10)
+        .await
+        .expect("due")
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(due.len(), 3);
+    // A lease that has already run out: the deliveries are due again at once, as if their
+    // attempts had hung past it.
+    let first = outbox::claim(&db, &due, &now, &now).await.expect("claim");
+    let again = outbox::claim(&db, &due[..1], &now, &store::clock::after(WAIT))
+        .await
+        .expect("claim again");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    let ok = outbox::Outcome {
+        status_code: Some(200),
+        error: None,
+    };
+    let delivered = |claimed| outbox::Attempt {
+        claimed,
+        status: outbox::DELIVERED,
+        retry_at: None,
+        outcome: &ok,
+    };
+    // The first claims' outcomes, all in one statement: the one claimed again is not theirs.
+    let mut tx = db.begin().await.expect("tx");
+    let attempts: Vec<_> = first.iter().map(delivered).collect();
+    outbox::record_all(&mut tx, &attempts, &now)
+        .await
+        .expect("record");
+    tx.commit().await.expect("commit");
+    let status = |id: &str, views: &[DeliveryView]| {
+        views
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.status.clone())
+            .expect("listed")
+    };
+    let views = deliveries(&db, "w1").await;
+    assert_eq!(
+        status(&due[0], &views),
+        outbox::PENDING,
+        "the newer claim's to record"
+    );
+    assert_eq!(status(&due[1], &views), outbox::DELIVERED);
+    assert_eq!(status(&due[2], &views), outbox::DELIVERED);
+    let mut tx = db.begin().await.expect("tx");
+    outbox::record_all(&mut tx, &[delivered(&again[0])], &now)
+        .await
+        .expect("record");
+    tx.commit().await.expect("commit");
+    let views = deliveries(&db, "w1").await;
+    assert_eq!(status(&due[0], &views), outbox::DELIVERED);
 }
