@@ -55,6 +55,12 @@ impl Loaded {
             reads_event_fields,
         }
     }
+
+    /// Whether a contact's verdict may have changed: the batch changed its fields (or created
+    /// it) and this reads fields, or it has new events of `types` and this counts one of them.
+    fn may_move<'t>(&self, fields_changed: bool, mut types: impl Iterator<Item = &'t str>) -> bool {
+        (fields_changed && self.reads_fields) || types.any(|t| self.types.contains(t))
+    }
 }
 
 /// The segments of a batch's stores, read once per batch.
@@ -100,14 +106,15 @@ impl Segments {
     }
 
     /// Whether [`affected`](Self::affected) may pick `event`'s contact, so the batch must read
-    /// its state: a segment of its store counts the event's type, or reads fields and the
-    /// contact was `created` by the batch. A contact whose fields a workflow changes is read
-    /// for the workflow already. Segments that cannot move the contact cost it nothing.
+    /// its state: the same question ([`Loaded::may_move`]) asked before the read, of the
+    /// event's type and whether the batch `created` the contact. A contact whose fields a
+    /// workflow changes is read for the workflow already. Segments that cannot move the
+    /// contact cost it nothing.
     pub(crate) fn may_judge(&self, event: &EventEnvelope, created: bool) -> bool {
         self.by_store.get(&event.store_id).is_some_and(|segments| {
             segments
                 .iter()
-                .any(|s| (created && s.reads_fields) || s.types.contains(&event.event_type_id))
+                .any(|s| s.may_move(created, std::iter::once(event.event_type_id.as_str())))
         })
     }
 
@@ -137,9 +144,7 @@ impl Segments {
             let changed = fields_changed.contains(&id);
             let judged: Vec<&Loaded> = segments
                 .iter()
-                .filter(|s| {
-                    (changed && s.reads_fields) || types.iter().any(|t| s.types.contains(*t))
-                })
+                .filter(|s| s.may_move(changed, types.iter().copied()))
                 .collect();
             if !judged.is_empty() {
                 affected.insert(id, judged);
