@@ -258,6 +258,9 @@ pub async fn record_all(
     let engine = engine_of(tx);
     for ((status, retry_at, status_code, error), claims) in &by_outcome {
         for chunk in claims.chunks(ATTEMPTS_PER_STATEMENT) {
+            // Not `(id, attempts) IN (VALUES …)` as `sql::contacts_of_store` matches pairs: no
+            // index leads with both columns here, and SQLite then scans the whole outbox
+            // (EXPLAIN QUERY PLAN), where each `id = ?` term of an OR is a primary-key lookup.
             let claimed = (0..chunk.len())
                 .map(|i| format!("(id = ${} AND attempts = ${})", 6 + 2 * i, 7 + 2 * i))
                 .collect::<Vec<_>>()

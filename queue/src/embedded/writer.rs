@@ -155,8 +155,7 @@ impl Appender {
                     Ok(()) => tracing::info!("writing to the embedded queue works again"),
                 }
             }
-            group.bytes = 0;
-            for append in group.appends.drain(..) {
+            for append in group.written() {
                 let _ = append.done.send(
                     result
                         .as_ref()
@@ -241,6 +240,12 @@ impl Group {
     fn push(&mut self, append: Append) {
         self.bytes += append.bytes();
         self.appends.push(append);
+    }
+
+    /// Empties the group once written, handing over its appends to be acknowledged.
+    fn written(&mut self) -> std::vec::Drain<'_, Append> {
+        self.bytes = 0;
+        self.appends.drain(..)
     }
 
     /// Moves every append already waiting into the group, up to [`MAX_GROUP`] of them and
