@@ -158,10 +158,7 @@ async fn store<S: Source>(
         } else {
             Cow::Borrowed(&events.envelopes[range.clone()])
         };
-        let kept = match connection {
-            Some(kept) => kept,
-            None => connection.insert(store::consumer_connection(db).await?),
-        };
+        let kept = store::kept_connection(db, connection).await?;
         match effects::apply(&mut **kept, &envelopes).await {
             Ok(applied) => total.add(&applied),
             Err(ApplyError::Transient(error)) => {

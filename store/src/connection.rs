@@ -73,8 +73,9 @@ pub async fn connect(url: &str) -> Result<AnyPool, DbError> {
         .map_err(|e| DbError::InvalidUrl(e.to_string()))?
         .disable_statement_logging();
     let pool = AnyPoolOptions::new()
-        // SQLite has one writer; more connections only queue on its lock.
-        .max_connections(if engine == Engine::Sqlite { 4 } else { 16 })
+        // SQLite has one writer; more connections only queue on its lock. Its six are the
+        // consumer's and the dispatcher's kept connections and four for everything else.
+        .max_connections(if engine == Engine::Sqlite { 6 } else { 16 })
         .acquire_timeout(Duration::from_secs(5))
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
@@ -133,6 +134,19 @@ pub async fn consumer_connection(pool: &AnyPool) -> Result<PoolConnection<Any>, 
             .await?;
     }
     Ok(connection)
+}
+
+/// The connection a consumer keeps in `kept`, opened ([`consumer_connection`]) if it has none:
+/// after a failure, which may have been the connection's own, the caller empties `kept`.
+pub async fn kept_connection<'k>(
+    pool: &AnyPool,
+    kept: &'k mut Option<PoolConnection<Any>>,
+) -> Result<&'k mut PoolConnection<Any>, sqlx::Error> {
+    let connection = match kept.take() {
+        Some(connection) => connection,
+        None => consumer_connection(pool).await?,
+    };
+    Ok(kept.insert(connection))
 }
 
 /// Checks that the store answers; used by readiness.

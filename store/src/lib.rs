@@ -17,4 +17,6 @@ pub mod sql;
 pub mod webhooks;
 pub mod workflows;
 
-pub use connection::{connect, consumer_connection, ping, sqlite_url, DbError, Engine};
+pub use connection::{
+    connect, consumer_connection, kept_connection, ping, sqlite_url, DbError, Engine,
+};

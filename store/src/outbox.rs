@@ -1,9 +1,9 @@
 //! The deliveries table: written with the effects that cause deliveries, claimed by
 //! dispatchers with a lease, and marked delivered, rescheduled or dead-lettered.
 
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
-use crate::sql::{engine_of, list_placeholders, positional};
+use crate::sql::{engine_of, positional};
 
 mod view;
 
@@ -150,66 +150,94 @@ impl Claimed {
 const NOT_PAUSED: &str = "NOT EXISTS (SELECT 1 FROM webhooks w \
      WHERE w.id = deliveries.webhook_id AND w.is_active = 0)";
 
-/// A delivery that is due, and the endpoint it goes to.
+/// Who a delivery goes to: its subscription, or its send type. Per-endpoint limits count by
+/// it, and the index `deliveries_pending` leads with it after the status, so the outbox is
+/// read one endpoint at a time.
+const ENDPOINT: &str = "COALESCE(webhook_id, event_type_id)";
+
+/// Endpoints claimed from per statement: one `UNION ALL` arm each, within SQLite's bound on
+/// a compound query's arms (500).
+const ENDPOINTS_PER_CLAIM: usize = 100;
+
+/// An endpoint with pending deliveries.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Due {
-    pub id: String,
-    /// The subscription's id, or the send type's: what per-endpoint limits count.
+pub struct PendingEndpoint {
+    /// A subscription's id, or a send type's.
     pub endpoint: String,
+    /// When its oldest pending delivery is due.
+    pub earliest: String,
 }
 
-/// Due deliveries, oldest first, skipping endpoints that have no free slot and paused
-/// subscriptions.
-pub async fn due(
-    db: &AnyPool,
-    now: &str,
-    saturated: &[String],
+/// Endpoints with pending deliveries, in endpoint order after `after`, at most `limit` of
+/// them; paused subscriptions are left out. It skips from one endpoint to the next in the
+/// index, a seek each, however many deliveries wait: a time-ordered read would walk past
+/// every due delivery of endpoints that have no free slot.
+pub async fn pending_endpoints(
+    db: &mut AnyConnection,
+    after: &str,
     limit: usize,
-) -> Result<Vec<Due>, sqlx::Error> {
-    let exclude = if saturated.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "AND COALESCE(webhook_id, event_type_id) NOT IN ({})",
-            list_placeholders(3, saturated.len())
-        )
-    };
+) -> Result<Vec<PendingEndpoint>, sqlx::Error> {
     let sql = format!(
-        "SELECT id, COALESCE(webhook_id, event_type_id) AS endpoint FROM deliveries \
-         WHERE status = '{PENDING}' AND next_attempt_at <= $1 AND {NOT_PAUSED} {exclude} \
-         ORDER BY next_attempt_at LIMIT $2"
+        "WITH RECURSIVE endpoints (endpoint) AS ( \
+           SELECT MIN({ENDPOINT}) FROM deliveries WHERE status = '{PENDING}' AND {ENDPOINT} > $1 \
+           UNION ALL \
+           SELECT (SELECT MIN({ENDPOINT}) FROM deliveries \
+                   WHERE status = '{PENDING}' AND {ENDPOINT} > endpoints.endpoint) \
+           FROM endpoints WHERE endpoints.endpoint IS NOT NULL) \
+         SELECT endpoint, (SELECT MIN(next_attempt_at) FROM deliveries \
+                           WHERE status = '{PENDING}' AND {ENDPOINT} = endpoints.endpoint) AS earliest \
+         FROM endpoints WHERE endpoint IS NOT NULL AND NOT EXISTS \
+           (SELECT 1 FROM webhooks w WHERE w.id = endpoints.endpoint AND w.is_active = 0) \
+         LIMIT $2"
     );
-    let mut query = sqlx::query_as::<_, Due>(&sql).bind(now).bind(limit as i64);
-    for endpoint in saturated {
-        query = query.bind(endpoint);
-    }
-    query.fetch_all(db).await
+    sqlx::query_as::<_, PendingEndpoint>(&sql)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(db)
+        .await
 }
 
-/// Reserves these deliveries until `lease_until` and counts the attempt. The due condition is
-/// checked again in the UPDATE, so of two dispatchers racing for a row only one gets it.
-pub async fn claim(
-    db: &AnyPool,
-    ids: &[String],
+/// Reserves up to `wanted.1` due deliveries of each endpoint `wanted.0`, oldest first, until
+/// `lease_until`, and counts the attempt: the read and the claim are one statement. The due
+/// condition is checked again on each row, so of two dispatchers racing for a row only one
+/// gets it.
+pub async fn claim_due(
+    db: &mut AnyConnection,
+    wanted: &[(&str, usize)],
     now: &str,
     lease_until: &str,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    let mut claimed = Vec::new();
+    for chunk in wanted.chunks(ENDPOINTS_PER_CLAIM) {
+        let arms = (0..chunk.len())
+            .map(|i| {
+                let n = 3 + 3 * i;
+                format!(
+                    "SELECT id FROM (SELECT id FROM deliveries WHERE status = '{PENDING}' \
+                     AND {ENDPOINT} = ${n} AND next_attempt_at <= ${} \
+                     ORDER BY next_attempt_at LIMIT ${}) AS e{i}",
+                    n + 1,
+                    n + 2
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let sql = format!(
+            "UPDATE deliveries SET next_attempt_at = $1, leased_until = $2, \
+             attempts = attempts + 1 WHERE id IN ({arms}) AND status = '{PENDING}' \
+             AND next_attempt_at <= ${} AND {NOT_PAUSED} \
+             RETURNING id, message_id, webhook_id, event_type_id, event, payload, attempts",
+            3 + 3 * chunk.len()
+        );
+        let mut query = sqlx::query_as::<_, Claimed>(&sql)
+            .bind(lease_until)
+            .bind(lease_until);
+        for (endpoint, at_most) in chunk {
+            query = query.bind(*endpoint).bind(now).bind(*at_most as i64);
+        }
+        claimed.extend(query.bind(now).fetch_all(&mut *db).await?);
     }
-    let sql = format!(
-        "UPDATE deliveries SET next_attempt_at = $1, leased_until = $1, attempts = attempts + 1 \
-         WHERE status = '{PENDING}' AND next_attempt_at <= $2 AND {NOT_PAUSED} AND id IN ({}) \
-         RETURNING id, message_id, webhook_id, event_type_id, event, payload, attempts",
-        list_placeholders(3, ids.len())
-    );
-    let mut query = sqlx::query_as::<_, Claimed>(&sql)
-        .bind(lease_until)
-        .bind(now);
-    for id in ids {
-        query = query.bind(id);
-    }
-    query.fetch_all(db).await
+    Ok(claimed)
 }
 
 /// How an attempt ended.

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use store::clock;
 use store::outbox::{self, Claimed, Outcome};
 
-use super::record::{record_results, Attempted, Verdict};
+use super::record::{record, Attempted, Verdict};
 use super::send::{send, targets, Target};
 use super::{target, RetrySchedule};
 use crate::metrics;
@@ -63,11 +64,30 @@ impl Default for DeliveryConfig {
 #[derive(Debug)]
 pub struct Dispatcher {
     db: AnyPool,
+    /// Its own connection, kept across rounds ([`store::kept_connection`]): on SQLite a pool
+    /// connection finds its page cache dropped whenever another wrote, and the dispatcher
+    /// read its pages again (tens of reads per delivery).
+    connection: Option<PoolConnection<Any>>,
     shared: Arc<Shared>,
     endpoints: HashMap<String, Endpoint>,
+    /// Endpoints that had due deliveries when last looked, oldest due first; one leaves when a
+    /// claim finds fewer than it asked for.
+    due: Vec<String>,
+    /// Where the next look for endpoints starts, when the last stopped at its bound.
+    look_after: String,
     in_flight: Arc<Semaphore>,
+    /// Attempts' outcomes, recorded by the dispatcher itself between claims: on SQLite a
+    /// second writer would wait for the write lock in the busy handler's sleeps (1 ms and
+    /// up), which were most of a delivery's time.
     results: mpsc::Receiver<Attempted>,
 }
+
+/// Outcomes recorded per transaction, at most.
+const RECORDED_AT_ONCE: usize = 512;
+
+/// Endpoints with pending deliveries looked at per look; past that many, the next look goes
+/// on after the last.
+const ENDPOINTS_PER_LOOK: usize = 1024;
 
 /// One endpoint's limits. `sending` bounds the requests open to it; `claimed` bounds the
 /// deliveries reserved for it (sending, waiting to send, or waiting to be recorded) at twice
@@ -117,6 +137,7 @@ impl Dispatcher {
         let (results_tx, results) = mpsc::channel(config.max_in_flight);
         Ok(Dispatcher {
             db,
+            connection: None,
             shared: Arc::new(Shared {
                 client: client.build()?,
                 config,
@@ -124,6 +145,8 @@ impl Dispatcher {
                 results: results_tx,
             }),
             endpoints: HashMap::new(),
+            due: Vec::new(),
+            look_after: String::new(),
             in_flight,
             results,
         })
@@ -137,19 +160,18 @@ impl Dispatcher {
     /// Dispatches until `shutdown`; attempts still in flight then get a short grace, and any
     /// cut off are tried again once their lease runs out.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let results = std::mem::replace(&mut self.results, mpsc::channel(1).1);
-        let recorder = tokio::spawn(record_results(
-            self.db.clone(),
-            self.shared.config.clone(),
-            self.shared.wake.clone(),
-            results,
-        ));
         let mut attempts = JoinSet::new();
+        let mut finished = Vec::new();
         // The outbox is swept at start and then every tenth of the retention, at most hourly.
         let sweep_every = (self.shared.config.retention / 10).min(Duration::from_secs(3600));
         let mut next_sweep = Instant::now();
+        // Looked for at least every poll, even while outcomes keep the dispatcher busy:
+        // retries and expired leases fall due with no other sign.
+        let mut next_look = Instant::now();
+        let mut look = true;
         loop {
             while attempts.try_join_next().is_some() {}
+            look |= Instant::now() >= next_look;
             if Instant::now() >= next_sweep {
                 next_sweep = Instant::now() + sweep_every;
                 let cutoff =
@@ -162,69 +184,145 @@ impl Dispatcher {
                     Err(error) => tracing::warn!(%error, "sweeping the delivery outbox failed"),
                 }
             }
+            // Outcomes first: recording them frees their slots for the claims below.
+            while finished.len() < RECORDED_AT_ONCE {
+                let Ok(attempted) = self.results.try_recv() else {
+                    break;
+                };
+                finished.push(attempted);
+            }
+            record(
+                &self.db,
+                &mut self.connection,
+                &self.shared.config,
+                &mut finished,
+            )
+            .await;
             let full = self.shared.config.per_endpoint * 2;
             self.endpoints
                 .retain(|_, endpoint| endpoint.claimed.available_permits() < full);
-            let started = match self.dispatch_due(&mut attempts).await {
-                Ok(started) => started,
+            let started = match self.round(look, &mut attempts).await {
+                Ok(started) => {
+                    if look {
+                        look = false;
+                        next_look = Instant::now() + self.shared.config.poll_every;
+                    }
+                    started
+                }
                 Err(error) => {
                     tracing::warn!(%error, "reading the delivery outbox failed; retrying");
+                    next_look = Instant::now() + self.shared.config.poll_every;
                     0
                 }
             };
             if started > 0 {
                 continue;
             }
+            // Deliveries added: look for endpoints again. Outcomes: recorded, their slots go
+            // to the endpoints known to have due deliveries.
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.shared.wake.notified() => {}
-                () = tokio::time::sleep(self.shared.config.poll_every) => {}
+                _ = self.results.recv_many(&mut finished, RECORDED_AT_ONCE) => {}
+                () = self.shared.wake.notified() => look = true,
+                () = tokio::time::sleep_until(next_look.into()) => {}
             }
         }
-        let drained = tokio::time::timeout(Duration::from_secs(2), async {
-            while attempts.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            attempts.abort_all();
+        // A short grace for attempts in flight, recording as they end.
+        let grace = tokio::time::sleep(Duration::from_secs(2));
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                () = &mut grace => break,
+                joined = attempts.join_next() => if joined.is_none() { break },
+            }
         }
-        // The last sender goes with the dispatcher; the recorder then writes what it holds.
-        drop(attempts);
-        drop(self);
-        let _ = recorder.await;
+        attempts.abort_all();
+        while attempts.join_next().await.is_some() {}
+        while let Ok(attempted) = self.results.try_recv() {
+            finished.push(attempted);
+        }
+        record(
+            &self.db,
+            &mut self.connection,
+            &self.shared.config,
+            &mut finished,
+        )
+        .await;
     }
 
-    /// Claims what can start now and starts it; returns how many attempts started.
-    async fn dispatch_due(&mut self, attempts: &mut JoinSet<()>) -> Result<usize, sqlx::Error> {
-        let free = self.in_flight.available_permits();
-        if free == 0 {
-            return Ok(0);
+    /// Looks for endpoints with due deliveries when `look`, then claims and starts what can
+    /// start; returns how many attempts started. A failure drops the kept connection.
+    async fn round(
+        &mut self,
+        look: bool,
+        attempts: &mut JoinSet<()>,
+    ) -> Result<usize, sqlx::Error> {
+        let mut kept = self.connection.take();
+        let connection = store::kept_connection(&self.db, &mut kept).await?;
+        if look {
+            self.look_for_due(connection).await?;
         }
-        let saturated: Vec<String> = self
-            .endpoints
-            .iter()
-            .filter(|(_, endpoint)| endpoint.claimed.available_permits() == 0)
-            .map(|(endpoint, _)| endpoint.clone())
-            .collect();
+        let started = self.dispatch_due(connection, attempts).await?;
+        self.connection = kept;
+        Ok(started)
+    }
+
+    /// Finds the endpoints with deliveries due now, oldest due first.
+    async fn look_for_due(&mut self, db: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let pending = outbox::pending_endpoints(db, &self.look_after, ENDPOINTS_PER_LOOK).await?;
+        self.look_after = match pending.last() {
+            Some(last) if pending.len() == ENDPOINTS_PER_LOOK => last.endpoint.clone(),
+            _ => String::new(),
+        };
         let now = clock::now();
-        let due = outbox::due(&self.db, &now, &saturated, free.min(256) * 2).await?;
+        let mut due: Vec<_> = pending.into_iter().filter(|p| p.earliest <= now).collect();
+        due.sort_by(|a, b| a.earliest.cmp(&b.earliest));
+        self.due = due.into_iter().map(|p| p.endpoint).collect();
+        Ok(())
+    }
+
+    /// Claims what can start now for the endpoints with due deliveries and free slots, and
+    /// starts it; returns how many attempts started.
+    async fn dispatch_due(
+        &mut self,
+        db: &mut AnyConnection,
+        attempts: &mut JoinSet<()>,
+    ) -> Result<usize, sqlx::Error> {
         let per_endpoint = self.shared.config.per_endpoint;
-        let mut slots: HashMap<&str, usize> = HashMap::new();
-        let mut picked = Vec::new();
-        for outbox::Due { id, endpoint } in &due {
-            let left = slots.entry(endpoint.as_str()).or_insert_with(|| {
-                self.endpoints
-                    .get(endpoint)
-                    .map_or(per_endpoint * 2, |e| e.claimed.available_permits())
-            });
-            if *left > 0 && picked.len() < free {
-                *left -= 1;
-                picked.push(id.clone());
+        let mut free = self.in_flight.available_permits();
+        let mut wanted: Vec<(&str, usize)> = Vec::new();
+        for endpoint in &self.due {
+            if free == 0 {
+                break;
+            }
+            let slots = self
+                .endpoints
+                .get(endpoint)
+                .map_or(per_endpoint * 2, |e| e.claimed.available_permits())
+                .min(free);
+            if slots > 0 {
+                wanted.push((endpoint, slots));
+                free -= slots;
             }
         }
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        let now = clock::now();
         let lease_until = clock::after(super::lease(self.shared.config.timeout));
-        let claimed = outbox::claim(&self.db, &picked, &now, &lease_until).await?;
-        let targets = targets(&self.db, &claimed).await?;
+        let claimed = outbox::claim_due(&mut *db, &wanted, &now, &lease_until).await?;
+        // An endpoint that gave fewer than asked has nothing more due now.
+        let mut got: HashMap<&str, usize> = HashMap::new();
+        for delivery in &claimed {
+            *got.entry(delivery.endpoint()).or_default() += 1;
+        }
+        let drained: Vec<String> = wanted
+            .iter()
+            .filter(|(endpoint, asked)| got.get(endpoint).copied().unwrap_or(0) < *asked)
+            .map(|(endpoint, _)| (*endpoint).to_owned())
+            .collect();
+        self.due.retain(|endpoint| !drained.contains(endpoint));
+        let targets = targets(db, &claimed).await?;
         let mut started = 0;
         for delivery in claimed {
             let endpoint = self

@@ -1,16 +1,17 @@
-//! Recording attempts: one writer takes every attempt's outcome and stores them in batches,
-//! scheduling retries, dead-lettering the last, and tracking each subscription's failing
-//! streak.
+//! Recording attempts: the dispatcher stores outcomes in batches between its claims (one
+//! writer, so SQLite's write lock is never waited for), scheduling retries, dead-lettering
+//! the last, and tracking each subscription's failing streak.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Acquire, Any, AnyConnection, AnyPool};
 use store::clock;
 use store::outbox::{self, Claimed, Outcome};
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 
-use super::deliver::{DeliveryConfig, Wake};
+use super::deliver::DeliveryConfig;
 use crate::metrics;
 
 /// An attempt's result on its way to the store. Its slots are freed only once it is
@@ -36,39 +37,46 @@ pub(super) enum Verdict {
     NotAttempted,
 }
 
-/// Writes attempt results in batches, one transaction each: a single writer keeps SQLite's
-/// lock uncontended and turns hundreds of small commits into a few.
-pub(super) async fn record_results(
-    db: AnyPool,
-    config: DeliveryConfig,
-    wake: Wake,
-    mut results: mpsc::Receiver<Attempted>,
+/// Records `batch` in one transaction, trying again a few times if the store fails, and empties
+/// it, freeing its attempts' slots.
+/// `connection` is the dispatcher's own ([`store::kept_connection`]), dropped after a failure.
+pub(super) async fn record(
+    db: &AnyPool,
+    connection: &mut Option<PoolConnection<Any>>,
+    config: &DeliveryConfig,
+    batch: &mut Vec<Attempted>,
 ) {
-    let mut batch = Vec::new();
-    while results.recv_many(&mut batch, 512).await > 0 {
-        for attempt in 1.. {
-            match record(&db, &config, &batch).await {
-                Ok(()) => break,
-                Err(error) if attempt < 5 => {
-                    tracing::warn!(%error, "recording delivery attempts failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                }
-                Err(error) => {
-                    // Their leases make these deliveries due again: retried, not lost.
-                    tracing::error!(%error, count = batch.len(), "could not record delivery attempts");
-                    break;
-                }
+    if batch.is_empty() {
+        return;
+    }
+    for attempt in 1.. {
+        let recorded = match store::kept_connection(db, connection).await {
+            Ok(kept) => record_once(kept, config, batch).await,
+            Err(error) => Err(error),
+        };
+        if recorded.is_err() {
+            *connection = None;
+        }
+        match recorded {
+            Ok(()) => break,
+            Err(error) if attempt < 5 => {
+                tracing::warn!(%error, "recording delivery attempts failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+            Err(error) => {
+                // Their leases make these deliveries due again: retried, not lost.
+                tracing::error!(%error, count = batch.len(), "could not record delivery attempts");
+                break;
             }
         }
-        batch.clear();
-        wake.notify_one();
     }
+    batch.clear();
 }
 
 /// Stores each outcome (delivered, due again later, or failed for good) and tracks how long
 /// each subscription has been failing, all in one transaction.
-async fn record(
-    db: &AnyPool,
+async fn record_once(
+    db: &mut AnyConnection,
     config: &DeliveryConfig,
     batch: &[Attempted],
 ) -> Result<(), sqlx::Error> {

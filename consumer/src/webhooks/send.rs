@@ -1,10 +1,10 @@
 //! One attempt's wire side: where a claimed delivery goes, and the signed POST itself with
 //! what its answer means.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use schemas::EventTypeDefinition;
-use sqlx::AnyPool;
+use sqlx::AnyConnection;
 use store::outbox::{Claimed, Outcome};
 use store::webhooks::ENABLED;
 
@@ -33,15 +33,18 @@ pub(super) enum Target {
 
 /// Reads the targets of claimed deliveries: two queries, whatever the number.
 pub(super) async fn targets(
-    db: &AnyPool,
+    db: &mut AnyConnection,
     claimed: &[Claimed],
 ) -> Result<HashMap<String, Target>, sqlx::Error> {
     let mut found = HashMap::new();
+    // Each once, however many of its deliveries were claimed.
     let webhooks: Vec<&str> = claimed
         .iter()
         .filter_map(|c| c.webhook_id.as_deref())
+        .collect::<HashSet<_>>()
+        .into_iter()
         .collect();
-    for webhook in store::webhooks::webhook_targets(db, &webhooks).await? {
+    for webhook in store::webhooks::webhook_targets(&mut *db, &webhooks).await? {
         let target = if webhook.is_active == 0 {
             Target::Paused
         } else if webhook.status != ENABLED {
@@ -62,8 +65,10 @@ pub(super) async fn targets(
         .iter()
         .filter(|c| c.webhook_id.is_none())
         .filter_map(|c| c.event_type_id.as_deref())
+        .collect::<HashSet<_>>()
+        .into_iter()
         .collect();
-    for send_type in store::webhooks::send_targets(db, &types).await? {
+    for send_type in store::webhooks::send_targets(&mut *db, &types).await? {
         let secret = send_type.signing_secret;
         let target = match serde_json::from_str::<EventTypeDefinition>(&send_type.body) {
             // Never sent unsigned: a type saved before send types had secrets gets one

@@ -2,7 +2,8 @@
 //! is POSTed once, signed, and marked delivered; a failing endpoint is retried on the schedule,
 //! then dead-lettered, and disabled once it has failed for long enough; one slow endpoint holds
 //! only its own slots; private targets are refused unless allowed; shutdown stops it; an
-//! attempt whose claim was superseded records nothing.
+//! attempt whose claim was superseded records nothing; the outbox is read and claimed endpoint
+//! by endpoint.
 
 use std::time::Duration;
 
@@ -305,21 +306,26 @@ async fn an_attempt_whose_lease_ran_out_and_was_claimed_again_records_nothing() 
     subscribe(&db, "w1", "http://127.0.0.1:9/never", "").await;
     enqueue(&db, "w1", 3).await;
     let now = store::clock::now();
-    let due: Vec<String> = outbox::due(&db, &now, &[], 10)
-        .await
-        .expect("due")
-        .into_iter()
-        .map(|d| d.id)
-        .collect();
-    assert_eq!(due.len(), 3);
     // A lease that has already run out: the deliveries are due again at once, as if their
     // attempts had hung past it.
-    let first = outbox::claim(&db, &due, &now, &now).await.expect("claim");
-    let again = outbox::claim(&db, &due[..1], &now, &store::clock::after(WAIT))
+    let mut connection = db.acquire().await.expect("connection");
+    let first = outbox::claim_due(&mut connection, &[("w1", 10)], &now, &now)
         .await
-        .expect("claim again");
+        .expect("claim");
+    assert_eq!(first.len(), 3);
+    let again = outbox::claim_due(
+        &mut connection,
+        &[("w1", 1)],
+        &now,
+        &store::clock::after(WAIT),
+    )
+    .await
+    .expect("claim again");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
+    let mut due: Vec<String> = first.iter().map(|c| c.id.clone()).collect();
+    // The one claimed again first.
+    due.sort_by_key(|id| *id != again[0].id);
     let ok = outbox::Outcome {
         status_code: Some(200),
         error: None,
@@ -359,4 +365,89 @@ async fn an_attempt_whose_lease_ran_out_and_was_claimed_again_records_nothing() 
     tx.commit().await.expect("commit");
     let views = deliveries(&db, "w1").await;
     assert_eq!(status(&due[0], &views), outbox::DELIVERED);
+}
+
+#[tokio::test]
+async fn the_outbox_is_read_endpoint_by_endpoint_and_claimed_oldest_first_within_each() {
+    let (db, _dir) = sqlite().await;
+    for id in ["a", "b", "idle", "paused"] {
+        subscribe(&db, id, "http://127.0.0.1:9/never", "").await;
+    }
+    // Five for `a`, a few milliseconds apart so their order is their age.
+    for _ in 0..5 {
+        enqueue(&db, "a", 1).await;
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    enqueue(&db, "b", 1).await;
+    enqueue(&db, "paused", 3).await;
+    sqlx::query("UPDATE webhooks SET is_active = 0 WHERE id = 'paused'")
+        .execute(&db)
+        .await
+        .expect("pause");
+    let mut connection = db.acquire().await.expect("connection");
+    let names = |found: Vec<outbox::PendingEndpoint>| -> Vec<String> {
+        found.into_iter().map(|p| p.endpoint).collect()
+    };
+
+    // Endpoints with pending deliveries: none for `idle`, and a paused one's wait unread.
+    let found = outbox::pending_endpoints(&mut connection, "", 10)
+        .await
+        .expect("endpoints");
+    let a_ids: Vec<String> = {
+        let mut ids: Vec<String> = deliveries(&db, "a")
+            .await
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let earliest = |id: &str| {
+        let found = found.iter().find(|p| p.endpoint == id).expect("listed");
+        found.earliest.clone()
+    };
+    assert!(earliest("a") <= earliest("b"), "a's oldest came first");
+    assert_eq!(names(found), ["a", "b"]);
+    // Bounded, going on after the last one listed.
+    let first = outbox::pending_endpoints(&mut connection, "", 1)
+        .await
+        .expect("first");
+    assert_eq!(names(first), ["a"]);
+    let next = outbox::pending_endpoints(&mut connection, "a", 1)
+        .await
+        .expect("next");
+    assert_eq!(names(next), ["b"]);
+
+    // Each endpoint gives at most what is asked of it, its oldest first; a paused one nothing.
+    let now = store::clock::now();
+    let lease = store::clock::after(WAIT);
+    let claimed = outbox::claim_due(
+        &mut connection,
+        &[("a", 2), ("b", 5), ("paused", 5)],
+        &now,
+        &lease,
+    )
+    .await
+    .expect("claim");
+    let mut of_a: Vec<String> = claimed
+        .iter()
+        .filter(|c| c.endpoint() == "a")
+        .map(|c| c.id.clone())
+        .collect();
+    of_a.sort();
+    assert_eq!(of_a, a_ids[..2]);
+    assert_eq!(claimed.iter().filter(|c| c.endpoint() == "b").count(), 1);
+    assert!(claimed.iter().all(|c| c.endpoint() != "paused"));
+    // Claimed ones are not due again within their lease; the rest of `a` are.
+    let rest = outbox::claim_due(&mut connection, &[("a", 10), ("b", 10)], &now, &lease)
+        .await
+        .expect("claim the rest");
+    let mut rest: Vec<String> = rest.into_iter().map(|c| c.id).collect();
+    rest.sort();
+    assert_eq!(rest, a_ids[2..]);
+    // Still pending (leased), so still listed, but due only when the lease runs out.
+    let found = outbox::pending_endpoints(&mut connection, "", 10)
+        .await
+        .expect("endpoints");
+    assert!(found.iter().all(|p| p.earliest > now), "{found:?}");
 }

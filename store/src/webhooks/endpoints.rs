@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, Executor, Transaction};
 
 use super::{DISABLED, ENABLED};
 use crate::sql::list_placeholders;
@@ -26,7 +26,7 @@ pub struct WebhookTarget {
 
 /// These subscriptions (those that still exist).
 pub async fn webhook_targets(
-    db: &AnyPool,
+    db: &mut AnyConnection,
     ids: &[&str],
 ) -> Result<Vec<WebhookTarget>, sqlx::Error> {
     if ids.is_empty() {
@@ -53,7 +53,10 @@ pub struct SendTarget {
 }
 
 /// These event types (those that still exist), whatever their category.
-pub async fn send_targets(db: &AnyPool, ids: &[&str]) -> Result<Vec<SendTarget>, sqlx::Error> {
+pub async fn send_targets(
+    db: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<Vec<SendTarget>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
