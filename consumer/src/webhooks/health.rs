@@ -10,12 +10,12 @@ use store::clock;
 use store::outbox::{self, NewDelivery};
 use store::webhooks::{new_message_id, subscriptions, EventKind, Payload, Streak};
 
-/// A 2xx ends a failing streak.
+/// A 2xx ends a failing streak: these subscriptions' each.
 pub(crate) async fn succeeded(
     db: impl sqlx::Executor<'_, Database = sqlx::Any>,
-    webhook_id: &str,
+    webhook_ids: &[&str],
 ) -> Result<(), sqlx::Error> {
-    store::webhooks::clear_failing(db, webhook_id).await
+    store::webhooks::clear_failing(db, webhook_ids).await
 }
 
 #[derive(Debug, Serialize)]

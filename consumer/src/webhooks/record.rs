@@ -85,9 +85,12 @@ async fn record_once(
     let mut attempts = Vec::with_capacity(batch.len());
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut disabled = 0u64;
-    // Subscriptions whose streak a success in this batch cleared, with no failure since: a
-    // second clear would change nothing.
+    // Subscriptions whose streak a success in this batch clears, with no failure since: a
+    // second clear would change nothing. The clears not yet written are written together, at
+    // the end or before a failure of one of them: clears of different subscriptions commute,
+    // and a batch that only delivered costs one statement, not one per subscription.
     let mut cleared: HashSet<&str> = HashSet::new();
+    let mut to_clear: Vec<&str> = Vec::new();
     for Attempted {
         delivery,
         outcome,
@@ -125,10 +128,14 @@ async fn record_once(
         if let Some(webhook) = &delivery.webhook_id {
             if delivered {
                 if cleared.insert(webhook) {
-                    super::health::succeeded(&mut *tx, webhook).await?;
+                    to_clear.push(webhook);
                 }
             } else if *verdict == Verdict::EndpointFailed {
                 cleared.remove(webhook.as_str());
+                if to_clear.contains(&webhook.as_str()) {
+                    super::health::succeeded(&mut *tx, &to_clear).await?;
+                    to_clear.clear();
+                }
                 if super::health::failed(&mut tx, webhook, config.disable_after).await? {
                     disabled += 1;
                 }
@@ -136,6 +143,7 @@ async fn record_once(
         }
         outcomes.push(label);
     }
+    super::health::succeeded(&mut *tx, &to_clear).await?;
     outbox::record_all(&mut tx, &attempts, &now).await?;
     tx.commit().await?;
     for label in outcomes {

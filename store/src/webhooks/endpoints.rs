@@ -90,17 +90,23 @@ pub async fn integrations_of(
     Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
 }
 
-/// Ends a subscription's failing streak (a 2xx arrived).
+/// Ends these subscriptions' failing streaks (a 2xx arrived for each).
 pub async fn clear_failing(
     db: impl Executor<'_, Database = Any>,
-    webhook_id: &str,
+    webhook_ids: &[&str],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-    )
-    .bind(webhook_id)
-    .execute(db)
-    .await?;
+    if webhook_ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE webhooks SET failing_since = NULL WHERE id IN ({}) AND failing_since IS NOT NULL",
+        list_placeholders(1, webhook_ids.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for id in webhook_ids {
+        query = query.bind(*id);
+    }
+    query.execute(db).await?;
     Ok(())
 }
 
