@@ -164,31 +164,34 @@ const ENDPOINTS_PER_CLAIM: usize = 100;
 pub struct PendingEndpoint {
     /// A subscription's id, or a send type's.
     pub endpoint: String,
-    /// When its oldest pending delivery is due.
-    pub earliest: String,
+    /// When its oldest pending delivery is due; `None` for a paused subscription, whose
+    /// deliveries wait unclaimed.
+    pub earliest: Option<String>,
 }
 
-/// Endpoints with pending deliveries, in endpoint order after `after`, at most `limit` of
-/// them; paused subscriptions are left out. It skips from one endpoint to the next in the
-/// index, a seek each, however many deliveries wait: a time-ordered read would walk past
-/// every due delivery of endpoints that have no free slot.
+/// Up to `limit` endpoints with pending deliveries, the first ones after `after` in endpoint
+/// order (returned in no set order). It skips from one endpoint to the next in the index, a
+/// seek each, however many deliveries wait: a time-ordered read would walk past every due
+/// delivery of endpoints that have no free slot. The bound is counted inside the recursion,
+/// so it holds whether or not the engine stops a recursive query at the outer `LIMIT`.
 pub async fn pending_endpoints(
     db: &mut AnyConnection,
     after: &str,
     limit: usize,
 ) -> Result<Vec<PendingEndpoint>, sqlx::Error> {
     let sql = format!(
-        "WITH RECURSIVE endpoints (endpoint) AS ( \
-           SELECT MIN({ENDPOINT}) FROM deliveries WHERE status = '{PENDING}' AND {ENDPOINT} > $1 \
+        "WITH RECURSIVE endpoints (endpoint, n) AS ( \
+           SELECT MIN({ENDPOINT}), 1 FROM deliveries \
+           WHERE status = '{PENDING}' AND {ENDPOINT} > $1 \
            UNION ALL \
            SELECT (SELECT MIN({ENDPOINT}) FROM deliveries \
-                   WHERE status = '{PENDING}' AND {ENDPOINT} > endpoints.endpoint) \
-           FROM endpoints WHERE endpoints.endpoint IS NOT NULL) \
-         SELECT endpoint, (SELECT MIN(next_attempt_at) FROM deliveries \
-                           WHERE status = '{PENDING}' AND {ENDPOINT} = endpoints.endpoint) AS earliest \
-         FROM endpoints WHERE endpoint IS NOT NULL AND NOT EXISTS \
-           (SELECT 1 FROM webhooks w WHERE w.id = endpoints.endpoint AND w.is_active = 0) \
-         LIMIT $2"
+                   WHERE status = '{PENDING}' AND {ENDPOINT} > endpoints.endpoint), n + 1 \
+           FROM endpoints WHERE endpoints.endpoint IS NOT NULL AND n < $2) \
+         SELECT endpoint, CASE WHEN NOT EXISTS \
+             (SELECT 1 FROM webhooks w WHERE w.id = endpoints.endpoint AND w.is_active = 0) \
+           THEN (SELECT MIN(next_attempt_at) FROM deliveries \
+                 WHERE status = '{PENDING}' AND {ENDPOINT} = endpoints.endpoint) END AS earliest \
+         FROM endpoints WHERE endpoint IS NOT NULL"
     );
     sqlx::query_as::<_, PendingEndpoint>(&sql)
         .bind(after)

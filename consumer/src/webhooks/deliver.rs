@@ -3,7 +3,7 @@
 //! skipped when claiming, so a slow or dead endpoint holds only its own slots and never delays
 //! another's deliveries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,20 +65,22 @@ impl Default for DeliveryConfig {
 pub struct Dispatcher {
     db: AnyPool,
     /// Its own connection, kept across rounds ([`store::kept_connection`]): on SQLite a pool
-    /// connection finds its page cache dropped whenever another wrote, and the dispatcher
-    /// read its pages again (tens of reads per delivery).
+    /// connection finds its page cache dropped whenever another wrote, and with a pool
+    /// connection per statement the dispatcher read its pages again for nearly every one
+    /// (tens of reads per delivery); now only other writers (the consumer) drop it.
     connection: Option<PoolConnection<Any>>,
     shared: Arc<Shared>,
     endpoints: HashMap<String, Endpoint>,
     /// Endpoints that had due deliveries when last looked, oldest due first; one leaves when a
     /// claim finds fewer than it asked for.
     due: Vec<String>,
-    /// Where the next look for endpoints starts, when the last stopped at its bound.
+    /// Where the next look for endpoints starts, when the last stopped at its bound; empty
+    /// when the next look starts from the first endpoint.
     look_after: String,
     in_flight: Arc<Semaphore>,
-    /// Attempts' outcomes, recorded by the dispatcher itself between claims: on SQLite a
-    /// second writer would wait for the write lock in the busy handler's sleeps (1 ms and
-    /// up), which were most of a delivery's time.
+    /// Attempts' outcomes, recorded by the dispatcher itself between claims: with a recorder
+    /// task beside it, the two waited for each other on SQLite's write lock, in the busy
+    /// handler's sleeps (1 ms and up), which were most of a delivery's time.
     results: mpsc::Receiver<Attempted>,
 }
 
@@ -86,7 +88,7 @@ pub struct Dispatcher {
 const RECORDED_AT_ONCE: usize = 512;
 
 /// Endpoints with pending deliveries looked at per look; past that many, the next look goes
-/// on after the last.
+/// on after the last, adding to what the earlier ones found.
 const ENDPOINTS_PER_LOOK: usize = 1024;
 
 /// One endpoint's limits. `sending` bounds the requests open to it; `claimed` bounds the
@@ -169,7 +171,9 @@ impl Dispatcher {
         // retries and expired leases fall due with no other sign.
         let mut next_look = Instant::now();
         let mut look = true;
-        loop {
+        // Checked each round too: while rounds keep starting attempts, the wait below is
+        // never reached.
+        while !shutdown.is_cancelled() {
             while attempts.try_join_next().is_some() {}
             look |= Instant::now() >= next_look;
             if Instant::now() >= next_sweep {
@@ -227,7 +231,7 @@ impl Dispatcher {
                 () = tokio::time::sleep_until(next_look.into()) => {}
             }
         }
-        // A short grace for attempts in flight, recording as they end.
+        // A short grace for attempts in flight; what they found is then recorded.
         let grace = tokio::time::sleep(Duration::from_secs(2));
         tokio::pin!(grace);
         loop {
@@ -267,17 +271,28 @@ impl Dispatcher {
         Ok(started)
     }
 
-    /// Finds the endpoints with deliveries due now, oldest due first.
+    /// Finds the endpoints with deliveries due now, oldest due first. A look that starts after
+    /// the last one's bound adds to what that one found.
     async fn look_for_due(&mut self, db: &mut AnyConnection) -> Result<(), sqlx::Error> {
         let pending = outbox::pending_endpoints(db, &self.look_after, ENDPOINTS_PER_LOOK).await?;
-        self.look_after = match pending.last() {
-            Some(last) if pending.len() == ENDPOINTS_PER_LOOK => last.endpoint.clone(),
-            _ => String::new(),
-        };
+        let more = pending.len() >= ENDPOINTS_PER_LOOK;
+        let last = pending.iter().map(|p| &p.endpoint).max().cloned();
         let now = clock::now();
-        let mut due: Vec<_> = pending.into_iter().filter(|p| p.earliest <= now).collect();
-        due.sort_by(|a, b| a.earliest.cmp(&b.earliest));
-        self.due = due.into_iter().map(|p| p.endpoint).collect();
+        let mut due: Vec<(String, String)> = pending
+            .into_iter()
+            .filter_map(|p| Some((p.earliest?, p.endpoint)))
+            .filter(|(earliest, _)| *earliest <= now)
+            .collect();
+        due.sort();
+        if self.look_after.is_empty() {
+            self.due.clear();
+        } else {
+            let known: HashSet<&String> = self.due.iter().collect();
+            due.retain(|(_, endpoint)| !known.contains(endpoint));
+        }
+        self.due
+            .extend(due.into_iter().map(|(_, endpoint)| endpoint));
+        self.look_after = last.filter(|_| more).unwrap_or_default();
         Ok(())
     }
 
@@ -392,6 +407,6 @@ async fn attempt(
         verdict,
         _slots,
     };
-    // Fails only when the recorder has stopped; the lease then makes the delivery due again.
+    // Fails only when the dispatcher has stopped; the lease then makes the delivery due again.
     let _ = shared.results.send(attempted).await;
 }

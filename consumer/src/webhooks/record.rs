@@ -1,6 +1,6 @@
-//! Recording attempts: the dispatcher stores outcomes in batches between its claims (one
-//! writer, so SQLite's write lock is never waited for), scheduling retries, dead-lettering
-//! the last, and tracking each subscription's failing streak.
+//! Recording attempts: the dispatcher stores outcomes in batches between its claims (so the two
+//! never wait for each other on SQLite's write lock), scheduling retries, dead-lettering the
+//! last, and tracking each subscription's failing streak.
 
 use std::collections::HashSet;
 use std::time::Duration;
