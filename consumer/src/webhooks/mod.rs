@@ -19,8 +19,12 @@ use std::time::Duration;
 pub use deliver::{DeliveryConfig, Dispatcher, Wake};
 pub use retry::RetrySchedule;
 
-/// How long a claimed delivery is reserved: longer than any attempt can take, so a dispatcher
-/// that dies mid-attempt leaves it to be tried again once the lease runs out.
+/// Deliveries an endpoint may have claimed, in multiples of its concurrency: a claimed delivery
+/// waits for at most this many attempts before it (then its own) to end.
+pub(crate) const CLAIM_ROUNDS: u32 = 4;
+
+/// How long a claimed delivery is reserved: longer than its waiting and its attempt can take,
+/// so a dispatcher that dies mid-attempt leaves it to be tried again once the lease runs out.
 pub(crate) fn lease(timeout: Duration) -> Duration {
-    timeout * 2 + Duration::from_secs(5)
+    timeout * CLAIM_ROUNDS + Duration::from_secs(5)
 }

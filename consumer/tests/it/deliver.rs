@@ -249,6 +249,37 @@ async fn a_slow_endpoint_holds_only_its_own_slots() {
 }
 
 #[tokio::test]
+async fn endpoints_with_backlogs_leave_slots_for_the_others() {
+    let (db, _dir) = sqlite().await;
+    let receiver = Receiver::start().await;
+    // Eight deliveries in flight in all; one request at a time per endpoint, so a window of
+    // four claimed, or two once half the eight are taken.
+    let config = DeliveryConfig {
+        per_endpoint: 1,
+        max_in_flight: 8,
+        ..config()
+    };
+    subscribe(&db, "hang1", &receiver.url("/slow"), "").await;
+    subscribe(&db, "hang2", &receiver.url("/slow"), "").await;
+    subscribe(&db, "fast", &receiver.url("/ok"), "").await;
+    enqueue(&db, "hang1", 10).await;
+    enqueue(&db, "hang2", 10).await;
+    let dispatcher = Running::start(&db, config);
+    wait_until(WAIT, "both hanging endpoints to hold a request", || async {
+        (receiver.open("/slow") == 2).then_some(())
+    })
+    .await;
+    // Four and two claimed: two of the eight are left. With a full window each, the two
+    // hanging endpoints would hold all eight until their attempts time out (30 s).
+    enqueue(&db, "fast", 2).await;
+    wait_for_status(&db, "fast", 2, outbox::DELIVERED).await;
+    receiver.open_gate();
+    wait_for_status(&db, "hang1", 10, outbox::DELIVERED).await;
+    wait_for_status(&db, "hang2", 10, outbox::DELIVERED).await;
+    dispatcher.stop().await;
+}
+
+#[tokio::test]
 async fn private_targets_are_refused_unless_allowed() {
     let (db, _dir) = sqlite().await;
     let receiver = Receiver::start().await;
