@@ -196,19 +196,7 @@ impl Dispatcher {
                 }
             }
             // Outcomes first: recording them frees their slots for the claims below.
-            while finished.len() < RECORDED_AT_ONCE {
-                let Ok(attempted) = self.results.try_recv() else {
-                    break;
-                };
-                finished.push(attempted);
-            }
-            record(
-                &self.db,
-                &mut self.connection,
-                &self.shared.config,
-                &mut finished,
-            )
-            .await;
+            self.record_finished(&mut finished, RECORDED_AT_ONCE).await;
             let full = window(self.shared.config.per_endpoint);
             self.endpoints
                 .retain(|_, endpoint| endpoint.claimed.available_permits() < full);
@@ -249,14 +237,22 @@ impl Dispatcher {
         }
         attempts.abort_all();
         while attempts.join_next().await.is_some() {}
-        while let Ok(attempted) = self.results.try_recv() {
+        self.record_finished(&mut finished, usize::MAX).await;
+    }
+
+    /// Records `finished` and the outcomes waiting, up to `at_most` in all, in one transaction.
+    async fn record_finished(&mut self, finished: &mut Vec<Attempted>, at_most: usize) {
+        while finished.len() < at_most {
+            let Ok(attempted) = self.results.try_recv() else {
+                break;
+            };
             finished.push(attempted);
         }
         record(
             &self.db,
             &mut self.connection,
             &self.shared.config,
-            &mut finished,
+            finished,
         )
         .await;
     }
