@@ -225,12 +225,17 @@ pub async fn claim_due(
             })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
-        let sql = format!(
-            "UPDATE deliveries SET next_attempt_at = $1, leased_until = $2, \
-             attempts = attempts + 1 WHERE id IN ({arms}) AND status = '{PENDING}' \
-             AND next_attempt_at <= ${} AND {NOT_PAUSED} \
-             RETURNING id, message_id, webhook_id, event_type_id, event, payload, attempts",
-            3 + 3 * chunk.len()
+        // Up to three hundred values: bound by position on SQLite (see `sql::positional`), so
+        // each is numbered once, in order, the lease twice.
+        let sql = positional(
+            engine_of(db),
+            format!(
+                "UPDATE deliveries SET next_attempt_at = $1, leased_until = $2, \
+                 attempts = attempts + 1 WHERE id IN ({arms}) AND status = '{PENDING}' \
+                 AND next_attempt_at <= ${} AND {NOT_PAUSED} \
+                 RETURNING id, message_id, webhook_id, event_type_id, event, payload, attempts",
+                3 + 3 * chunk.len()
+            ),
         );
         let mut query = sqlx::query_as::<_, Claimed>(&sql)
             .bind(lease_until)

@@ -341,7 +341,7 @@ impl Dispatcher {
         for delivery in &claimed {
             *got.entry(delivery.endpoint()).or_default() += 1;
         }
-        let drained: Vec<String> = wanted
+        let drained: HashSet<String> = wanted
             .iter()
             .filter(|(endpoint, asked)| got.get(endpoint).copied().unwrap_or(0) < *asked)
             .map(|(endpoint, _)| (*endpoint).to_owned())

@@ -12,7 +12,7 @@ use store::webhooks::{new_message_id, subscriptions, EventKind, Payload, Streak}
 
 /// A 2xx ends a failing streak: these subscriptions' each.
 pub(crate) async fn succeeded(
-    db: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    db: &mut sqlx::AnyConnection,
     webhook_ids: &[&str],
 ) -> Result<(), sqlx::Error> {
     store::webhooks::clear_failing(db, webhook_ids).await

@@ -133,7 +133,7 @@ async fn record_once(
             } else if *verdict == Verdict::EndpointFailed {
                 cleared.remove(webhook.as_str());
                 if to_clear.contains(&webhook.as_str()) {
-                    super::health::succeeded(&mut *tx, &to_clear).await?;
+                    super::health::succeeded(&mut tx, &to_clear).await?;
                     to_clear.clear();
                 }
                 if super::health::failed(&mut tx, webhook, config.disable_after).await? {
@@ -143,7 +143,7 @@ async fn record_once(
         }
         outcomes.push(label);
     }
-    super::health::succeeded(&mut *tx, &to_clear).await?;
+    super::health::succeeded(&mut tx, &to_clear).await?;
     outbox::record_all(&mut tx, &attempts, &now).await?;
     tx.commit().await?;
     for label in outcomes {

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use sqlx::{Any, AnyConnection, Executor, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
 
 use super::{DISABLED, ENABLED};
-use crate::sql::list_placeholders;
+use crate::sql::{engine_of, list_placeholders, positional};
 
 /// A subscription as the dispatcher sends to it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -36,6 +36,7 @@ pub async fn webhook_targets(
         "SELECT id, target_url, secret, is_active, status, headers FROM webhooks WHERE id IN ({})",
         list_placeholders(1, ids.len())
     );
+    let sql = positional(engine_of(db), sql);
     let mut query = sqlx::query_as::<_, WebhookTarget>(&sql);
     for id in ids {
         query = query.bind(*id);
@@ -64,6 +65,7 @@ pub async fn send_targets(
         "SELECT id, body, signing_secret FROM event_types WHERE id IN ({})",
         list_placeholders(1, ids.len())
     );
+    let sql = positional(engine_of(db), sql);
     let mut query = sqlx::query_as::<_, SendTarget>(&sql);
     for id in ids {
         query = query.bind(*id);
@@ -92,15 +94,19 @@ pub async fn integrations_of(
 
 /// Ends these subscriptions' failing streaks (a 2xx arrived for each).
 pub async fn clear_failing(
-    db: impl Executor<'_, Database = Any>,
+    db: &mut AnyConnection,
     webhook_ids: &[&str],
 ) -> Result<(), sqlx::Error> {
     if webhook_ids.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "UPDATE webhooks SET failing_since = NULL WHERE id IN ({}) AND failing_since IS NOT NULL",
-        list_placeholders(1, webhook_ids.len())
+    let sql = positional(
+        engine_of(db),
+        format!(
+            "UPDATE webhooks SET failing_since = NULL WHERE id IN ({}) \
+             AND failing_since IS NOT NULL",
+            list_placeholders(1, webhook_ids.len())
+        ),
     );
     let mut query = sqlx::query(&sql);
     for id in webhook_ids {
